@@ -1,0 +1,36 @@
+"""Running one check's probe on all of its cases: one compiled call where possible.
+
+Shared by the worker (learner functions) and the parent (reference functions), so both
+sides compute in exactly the same way. Checks whose point is the eager/jit/vmap behaviour
+itself (``Check.batched`` false) run case by case, eagerly. The others trace every case
+into a single ``jax.jit`` call; if that raises, the cases are run again one at a time
+eagerly, so that a jit-only mistake is reported by the jit check and not by every check.
+"""
+
+from __future__ import annotations
+
+from grader.spec import Case, ProbeInputs
+
+
+def _inputs(case: Case, arrays=None) -> ProbeInputs:
+    pi = ProbeInputs(case)
+    if arrays is not None:
+        pi._arrays = arrays
+    return pi
+
+
+def run_cases(check, fns, cases: list[Case]) -> list:
+    """The probe's output pytree for each case, in order (exceptions propagate)."""
+    import jax
+
+    if not check.batched or len(cases) == 0:
+        return [jax.block_until_ready(check.probe(fns, _inputs(c))) for c in cases]
+    inputs = [_inputs(c) for c in cases]
+
+    def all_cases(arrays):
+        return [check.probe(fns, _inputs(c, a)) for c, a in zip(cases, arrays)]
+
+    try:
+        return jax.block_until_ready(jax.jit(all_cases)([pi._arrays for pi in inputs]))
+    except Exception:
+        return [jax.block_until_ready(check.probe(fns, pi)) for pi in inputs]

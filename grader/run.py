@@ -1,0 +1,273 @@
+"""Grading one exercise: inputs, references, the worker, and the verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import time
+import zlib
+
+import numpy as np
+
+from grader import references
+from grader.forbidden import find_violations
+from grader.hints import hint_for
+from grader.judge import set_backend
+from grader.results import CheckResult, ExerciseResult
+from grader.sandbox import Worker, WorkerGone
+from grader.spec import Case, Check, Exercise, Failure, pack_cases, split_outputs
+
+
+@dataclasses.dataclass
+class Options:
+    seed: int = 0
+    platform: str | None = None
+    cache_dir: str | None = None
+    use_cache: bool = True
+    import_timeout: float = 90.0
+    exercise_timeout: float = 600.0
+    limits: dict | None = None
+
+
+def case_rng(seed: int, check: Check) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(check.name.encode())])
+
+
+def build_cases(spec: Exercise, seed: int) -> dict[str, list[Case]]:
+    return {c.name: list(c.cases(case_rng(seed, c))) for c in spec.checks}
+
+
+def _result(check: Check, status: str, message: str = "", hint: str = "", seconds=0.0):
+    return CheckResult(name=check.name, task=check.task, kind=check.kind,
+                       description=check.description, status=status,
+                       max_score=float(check.weight), message=message,
+                       hint=hint or (check.hint if status == "wrong" else ""), seconds=seconds)
+
+
+def _error_message(check: Check, info: dict, tasks: dict) -> tuple[str, str, str]:
+    """(status, message, hint) for a worker-reported exception."""
+    status = info.get("status", "error")
+    func = info.get("function")
+    if status == "not_implemented":
+        if func and func != check.task and func in tasks:
+            return status, f"needs {func}, which is not implemented yet", ""
+        return status, f"{check.task} is not implemented yet", ""
+    exc = info.get("exception", "Exception")
+    msg = info.get("message", "")
+    where = info.get("where")
+    text = f"{exc}: {msg}" if msg else exc
+    if where:
+        text += f"\n  at {where}: {info.get('line', '')}"
+    hint = hint_for(info.get("mro", [exc]), msg)
+    return status, text, hint
+
+
+def _load_error_message(info: dict) -> tuple[str, str, str]:
+    exc = info.get("exception", "Exception")
+    if exc == "SyntaxError" or "SyntaxError" in info.get("mro", []):
+        caret = " " * max(int(info.get("caret", 1)) - 1, 0) + "^"
+        return ("error", f"syntax error at {info.get('where')}: {info.get('message')}\n"
+                f"    {info.get('line', '')}\n    {caret}", "fix the syntax and run again")
+    if info.get("missing_module"):
+        return ("error", f"importing the file failed: no module named "
+                f"{info['missing_module']!r}", "use only jax, numpy, optax and the standard "
+                "library; install nothing else for an exercise")
+    if info.get("status") == "forbidden":
+        return "forbidden", info.get("message", ""), ""
+    status, text, hint = _error_message(_DUMMY, info, {})
+    return ("error" if status == "not_implemented" else status,
+            "importing the file raised " + text, hint)
+
+
+_DUMMY = Check(name="", task="", kind="", probe=None, cases=lambda r: [],
+               judge=lambda *a: None, description="")
+
+
+class _Session:
+    """The current worker; a fresh one replaces it after a death."""
+
+    def __init__(self, spec, files, opts, remaining):
+        self.spec, self.files, self.opts, self.remaining = spec, files, opts, remaining
+        self.worker = None
+        self.ready = None
+        self.outputs: list[str] = []
+
+    def start(self):
+        self.worker = Worker(self.spec.id, self.files, platform=self.opts.platform,
+                             cache_dir=references.worker_cache_dir(self.opts),
+                             limits=self.opts.limits)
+
+    def wait_ready(self):
+        try:
+            header, _ = self.worker.receive(min(self.opts.import_timeout, self.remaining()))
+        except WorkerGone as e:
+            self.outputs.append(self.worker.output.text())
+            if e.status == "timeout":
+                e.message = (f"importing the file took longer than "
+                             f"{self.opts.import_timeout:g} s: move heavy work out of module "
+                             "level into functions")
+            raise
+        self.ready = header
+        return header
+
+    def restart(self):
+        self.stop()
+        self.start()
+        return self.wait_ready()
+
+    def stop(self):
+        if self.worker is not None:
+            self.worker.close()
+            self.outputs.append(self.worker.output.text())
+            self.worker = None
+
+
+def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
+          display: str) -> ExerciseResult:
+    t_start = time.monotonic()
+    deadline = t_start + opts.exercise_timeout
+    remaining = lambda: max(deadline - time.monotonic(), 1.0)
+    tasks = spec.tasks
+    result = ExerciseResult(exercise=spec.id, title=spec.title, path=display, checks=[])
+
+    missing_files = [f for f in files if not os.path.isfile(f)]
+    if missing_files:
+        names = ", ".join(os.path.basename(f) for f in missing_files)
+        for check in spec.checks:
+            result.checks.append(_result(check, "error", f"{names} not found in {display}",
+                                         "keep the stub file's name"))
+        return result
+
+    # Static checks first: they need nothing but the source text.
+    violations: dict[str, str] = {}
+    for path in files:
+        fname = os.path.basename(path)
+        fs_tasks = {r.rsplit(":", 1)[1] for r in spec.files[fname].tasks}
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            source = fh.read()
+        violations.update(find_violations(source, {t: spec.forbidden.get(t, ())
+                                                   for t in fs_tasks}))
+
+    session = _Session(spec, files, opts, remaining)
+    session.start()  # the worker imports JAX while the parent builds inputs and references
+    try:
+        cases = build_cases(spec, opts.seed)
+        refs = references.compute(spec, cases, opts)
+        set_backend(refs.backend)
+        result.backend = refs.backend
+        try:
+            ready = session.wait_ready()
+        except WorkerGone as e:
+            for check in spec.checks:
+                result.checks.append(_result(check, e.status, e.message))
+            return result
+        fatal = _fatal_from_ready(ready)
+        for check in spec.checks:
+            if fatal:
+                result.checks.append(_result(check, *fatal))
+                continue
+            if check.task in violations:
+                result.checks.append(_result(check, "forbidden", violations[check.task]))
+                continue
+            if check.kind == "forbidden":
+                result.checks.append(_result(check, "pass"))
+                continue
+            state = session.ready["tasks"]
+            absent = [t for t in check.tasks_used if state.get(t) != "ok"]
+            if absent:
+                t = absent[0]
+                close = difflib.get_close_matches(t, list(_defined_names(files)), n=1)
+                extra = f" (found {close[0]!r}: renamed?)" if close else ""
+                what = "is missing" if state.get(t) == "missing" else "is not a function"
+                result.checks.append(_result(
+                    check, "error", f"{t} {what} in {spec.task_file(t)}{extra}",
+                    "keep the stub's function names and signatures"))
+                continue
+            if time.monotonic() > deadline:
+                result.checks.append(_result(check, "timeout", "the exercise ran out of time "
+                                             f"({opts.exercise_timeout:g} s in all)"))
+                continue
+            res = _run_check(session, check, cases[check.name], refs.outputs.get(check.name),
+                             tasks)
+            result.checks.append(res)
+            if res.status == "tamper":
+                fatal = ("tamper", "grading stopped after tampering: " + res.message)
+            if res.status in ("timeout", "crash", "memory", "tamper"):
+                try:
+                    session.restart()
+                    fatal = fatal or _fatal_from_ready(session.ready)
+                except WorkerGone as e:
+                    fatal = (e.status, "a fresh worker could not start: " + e.message)
+    finally:
+        session.stop()
+    _stubs_earn_nothing(result)
+    result.output = "".join(session.outputs)
+    result.seconds = time.monotonic() - t_start
+    return result
+
+
+def _stubs_earn_nothing(result: ExerciseResult) -> None:
+    """A static check of a task that is still a stub is not a pass: nothing was written."""
+    stubbed = {c.task for c in result.checks if c.status == "not_implemented"}
+    for c in result.checks:
+        if c.task in stubbed and c.kind == "forbidden" and c.status == "pass":
+            c.status, c.message = "not_implemented", f"{c.task} is not implemented yet"
+
+
+def _fatal_from_ready(ready: dict):
+    if ready.get("tamper"):
+        return ("tamper", f"importing the file tampered with grading: {ready['tamper']}")
+    for info in ready.get("load_errors", []):
+        status, text, hint = _load_error_message(info)
+        return (status, text, hint)
+    return None
+
+
+def _defined_names(files):
+    import ast
+
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                tree = ast.parse(fh.read())
+        except (SyntaxError, OSError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield node.name
+
+
+def _run_check(session: _Session, check: Check, cases, ref_outputs, tasks) -> CheckResult:
+    t0 = time.monotonic()
+    what = cases[0].describe() if len(cases) == 1 else f"{len(cases)} inputs"
+    try:
+        statics, arrays = pack_cases(cases)
+        session.worker.send({"type": "run", "check": check.name, "statics": statics},
+                            {k: (v, "numpy") for k, v in arrays.items()})
+        header, got = session.worker.receive(min(check.timeout, session.remaining()))
+    except WorkerGone as e:
+        if e.status == "timeout":
+            msg = (f"on {what}: no result within {check.timeout:g} s "
+                   "(an endless loop, or a long Python loop unrolled under jit?)")
+            hint = "use lax.scan / lax.fori_loop / vmap instead of long Python loops"
+            return _result(check, "timeout", msg, hint, time.monotonic() - t0)
+        return _result(check, e.status, e.message, "", time.monotonic() - t0)
+    status = header.get("status")
+    if status != "ok":
+        st, text, hint = _error_message(check, header, tasks)
+        if st == "error":
+            text = f"on {what}: {text}"
+        return _result(check, st, text, hint, time.monotonic() - t0)
+    per_case = split_outputs(got, len(cases))
+    for i, case in enumerate(cases):
+        ref = ref_outputs[i] if ref_outputs is not None else None
+        try:
+            failure = check.judge(case, per_case[i], ref)
+        except Exception as e:  # a judge that breaks on odd output must not crash grading
+            failure = Failure(f"on {case.describe()}: output could not be judged "
+                              f"({type(e).__name__}: {e})")
+        if failure is not None:
+            return _result(check, failure.status, failure.message,
+                           failure.hint or check.hint, time.monotonic() - t0)
+    return _result(check, "pass", seconds=time.monotonic() - t0)

@@ -1,0 +1,181 @@
+"""Starting, talking to, and killing the worker process (parent side)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from grader import protocol
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUTPUT_CAP = 64 * 1024
+
+
+class WorkerGone(Exception):
+    """The worker died, hung or broke the protocol; ``status`` says which."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Output:
+    """Collects the worker's stdout+stderr up to a cap, on a thread."""
+
+    def __init__(self, stream):
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream):
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            room = OUTPUT_CAP - self.size
+            if room > 0:
+                self.chunks.append(chunk[:room])
+                self.size += min(len(chunk), room)
+            self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self, join: float = 0.5) -> str:
+        self._thread.join(join)
+        return b"".join(self.chunks).decode("utf-8", "replace")
+
+
+class Worker:
+    """One worker process grading one exercise's files."""
+
+    def __init__(self, exercise: str, files: list[str], *, platform: str | None,
+                 cache_dir: str | None, limits: dict | None = None, scratch: str | None = None):
+        self.nonce = secrets.token_hex(16)
+        self._scratch = tempfile.TemporaryDirectory(prefix="dlcore-worker-") \
+            if scratch is None else None
+        home = scratch or self._scratch.name
+        cmd_r, self.cmd_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home,
+               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(cmd_r, res_w), start_new_session=True,
+            env=env, cwd=home,
+        )
+        os.close(cmd_r)
+        os.close(res_w)
+        self.output = _Output(self.proc.stdout)
+        cfg = {"nonce": self.nonce, "cmd_fd": cmd_r, "res_fd": res_w, "root": ROOT,
+               "exercise": exercise, "files": files, "platform": platform or "",
+               "cache_dir": cache_dir, "limits": limits or {}}
+        try:
+            self.proc.stdin.write((json.dumps(cfg) + "\n").encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._buf = b""
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def _read_frame(self, deadline: float) -> bytes:
+        while True:
+            if len(self._buf) >= 4:
+                (n,) = struct.unpack(">I", self._buf[:4])
+                if n > protocol.MAX_FRAME:
+                    raise WorkerGone("crash", f"the worker sent an oversized frame ({n} bytes)")
+                if len(self._buf) >= 4 + n:
+                    payload, self._buf = self._buf[4 : 4 + n], self._buf[4 + n :]
+                    return payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.res_r], [], [], left)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.res_r, 1 << 20)
+            if not chunk:
+                raise EOFError
+            self._buf += chunk
+
+    def receive(self, timeout: float):
+        """The next (header, arrays) from the worker, or WorkerGone."""
+        try:
+            payload = self._read_frame(time.monotonic() + timeout)
+            header, arrays = protocol.decode(payload)
+        except TimeoutError:
+            self.kill()
+            raise WorkerGone("timeout", f"no answer within {timeout:g} s; the worker was killed")
+        except EOFError:
+            raise self._death() from None
+        except protocol.ProtocolError as e:
+            self.kill()
+            raise WorkerGone("crash", f"the worker's answer was malformed ({e})") from None
+        if header.get("nonce") != self.nonce:
+            self.kill()
+            raise WorkerGone("tamper", "a frame on the result channel did not carry this run's "
+                                       "nonce: something other than the worker wrote to it")
+        return header, arrays
+
+    def _death(self) -> WorkerGone:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        self.kill()
+        out = self.output.text()
+        if any(s in out for s in ("MemoryError", "RESOURCE_EXHAUSTED", "std::bad_alloc",
+                                  "Cannot allocate memory", "out of memory")):
+            return WorkerGone("memory", "the worker ran out of memory")
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            return WorkerGone("crash", f"the worker was killed by {name}")
+        return WorkerGone("crash", f"the worker exited (code {code}) without reporting: "
+                                   "does the code call sys.exit, os._exit or exit?")
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, header: dict, arrays: dict | None = None) -> None:
+        try:
+            protocol.write_frame(self.cmd_w, protocol.encode(header, arrays))
+        except (BrokenPipeError, OSError):
+            raise self._death() from None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.send({"type": "exit"})
+        except WorkerGone:
+            pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+        for fd in (self.cmd_w, self.res_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self._scratch is not None:
+            self._scratch.cleanup()
