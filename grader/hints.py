@@ -57,10 +57,21 @@ def _learner_frame(tb, learner_files):
     return found
 
 
+def _trim(message: str) -> str:
+    """Drops the parts of JAX's messages that point at grader internals or at docs."""
+    keep = []
+    for line in message.splitlines():
+        if "grader/" in line or line.startswith("See https://") or "--------" in line:
+            continue
+        keep.append(line)
+    text = "\n".join(keep).strip()
+    return text if len(text) <= 1200 else text[:1200] + " ..."
+
+
 def describe_exception(e: BaseException, learner_files, during: str) -> dict:
     """Plain-data description of ``e``, pointing at the learner's innermost line."""
     mro = [c.__name__ for c in type(e).__mro__]
-    message = str(e)
+    message = _trim(str(e))
     info = {"status": "error", "exception": type(e).__name__, "mro": mro,
             "message": message[:2000], "during": during}
     if isinstance(e, NotImplementedError):

@@ -59,7 +59,9 @@ def encode(header: dict, arrays: dict[str, np.ndarray] | None = None) -> bytes:
     arrays = arrays or {}
     specs, blobs = [], []
     for name, (arr, kind) in arrays.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr)
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            arr = arr.copy(order="C")
         if arr.dtype.name not in _PLAIN_DTYPES | _EXTENDED_DTYPES:
             raise ProtocolError(f"cannot send array {name!r} of dtype {arr.dtype}")
         data = arr.tobytes()

@@ -172,6 +172,8 @@ class Worker:
         except subprocess.TimeoutExpired:
             pass
         self.kill()
+        self.output.text(join=2.0)
+        self.proc.stdout.close()
         for fd in (self.cmd_w, self.res_r):
             try:
                 os.close(fd)

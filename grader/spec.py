@@ -44,7 +44,8 @@ class Case:
     label: str = ""
 
     def describe(self) -> str:
-        parts = [f"{k}: {tuple(v.shape)} {v.dtype}" for k, v in self.arrays.items()]
+        parts = [f"{k}: {tuple(v.shape)} {v.dtype}" for k, v in self.arrays.items()
+                 if not k.startswith("_")]
         parts += [f"{k}={v!r}" for k, v in self.static.items() if not k.startswith("_")]
         text = ", ".join(parts)
         return f"{self.label} ({text})" if self.label else text

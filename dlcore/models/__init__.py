@@ -1,0 +1,4 @@
+"""Small reference models built from dlcore layers."""
+
+from dlcore.models.cnn import cnn_apply as cnn_apply
+from dlcore.models.cnn import init_cnn as init_cnn
