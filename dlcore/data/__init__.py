@@ -1,0 +1,1 @@
+from dlcore.data.batching import minibatches as minibatches

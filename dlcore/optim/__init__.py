@@ -1,0 +1,15 @@
+from dlcore.optim.adagrad import ScaleByRssState as ScaleByRssState
+from dlcore.optim.adagrad import adagrad as adagrad
+from dlcore.optim.adagrad import scale_by_rss as scale_by_rss
+from dlcore.optim.adam import ScaleByAdamState as ScaleByAdamState
+from dlcore.optim.adam import adam as adam
+from dlcore.optim.adam import scale_by_adam as scale_by_adam
+from dlcore.optim.base import ScaleByScheduleState as ScaleByScheduleState
+from dlcore.optim.base import scale_by_learning_rate as scale_by_learning_rate
+from dlcore.optim.rmsprop import ScaleByRmsState as ScaleByRmsState
+from dlcore.optim.rmsprop import rmsprop as rmsprop
+from dlcore.optim.rmsprop import scale_by_rms as scale_by_rms
+from dlcore.optim.sgd import TraceState as TraceState
+from dlcore.optim.sgd import sgd as sgd
+from dlcore.optim.sgd import sgd_step as sgd_step
+from dlcore.optim.sgd import trace as trace
