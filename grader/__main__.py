@@ -13,5 +13,5 @@ if __name__ == "__main__":
 
         traceback.print_exc()
         print(f"grader: internal error: {e}", file=sys.stderr)
-        code = 3
+        code = 1
     sys.exit(code)

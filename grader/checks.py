@@ -66,19 +66,38 @@ def call(task: str):
 # ---- check kinds ------------------------------------------------------------------------
 
 
-def equivalence(task, cases, *, name=None, description=None, probe=None, tol_scale=1.0,
-                kind="equivalence", uses=(), weight=1.0, hint="", **tol):
+def equivalence(
+    task,
+    cases,
+    *,
+    name=None,
+    description=None,
+    probe=None,
+    tol_scale=1.0,
+    kind="equivalence",
+    uses=(),
+    weight=1.0,
+    hint="",
+    **tol,
+):
     """The output equals the reference's on seeded inputs."""
     return Check(
         name=name or f"{task}: matches reference",
-        task=task, kind=kind, probe=probe or call(task), cases=cases,
-        judge=match(tol_scale, **tol), uses=uses, weight=weight, hint=hint,
+        task=task,
+        kind=kind,
+        probe=probe or call(task),
+        cases=cases,
+        judge=match(tol_scale, **tol),
+        uses=uses,
+        weight=weight,
+        hint=hint,
         description=description or f"{task} equals the reference on seeded inputs",
     )
 
 
-def jit_matches_eager(task, cases, *, static_argnames: Sequence[str] = (), name=None,
-                      uses=(), hint="", tol_scale=10.0):
+def jit_matches_eager(
+    task, cases, *, static_argnames: Sequence[str] = (), name=None, uses=(), hint="", tol_scale=10.0
+):
     """Works under ``jax.jit`` (statics named static) and equals the eager call."""
 
     def probe(fns, c):
@@ -88,20 +107,29 @@ def jit_matches_eager(task, cases, *, static_argnames: Sequence[str] = (), name=
         a, kw = args_of(c), kwargs_of(c)
         static = {k: v for k, v in kw.items() if k in static_argnames}
         closed = {k: v for k, v in kw.items() if k not in static_argnames}
-        jitted = jax.jit(lambda *xs, **st: f(*xs, **closed, **st),
-                         static_argnames=tuple(static))
+        jitted = jax.jit(lambda *xs, **st: f(*xs, **closed, **st), static_argnames=tuple(static))
         return {"eager": f(*a, **kw), "jit": jitted(*a, **static)}
 
     def judge(case, got, ref):
-        eager = {k[len("['eager']"):]: v for k, v in got.items() if k.startswith("['eager']")}
-        jit = {k[len("['jit']"):]: v for k, v in got.items() if k.startswith("['jit']")}
+        eager = {k[len("['eager']") :]: v for k, v in got.items() if k.startswith("['eager']")}
+        jit = {k[len("['jit']") :]: v for k, v in got.items() if k.startswith("['jit']")}
         msg = compare_trees(jit, eager, tol_scale=tol_scale)
-        return Failure(f"on {case.describe()}: jax.jit result differs from eager: {msg}") \
-            if msg else None
+        return (
+            Failure(f"on {case.describe()}: jax.jit result differs from eager: {msg}")
+            if msg
+            else None
+        )
 
     return Check(
-        name=name or f"{task}: works under jit", task=task, kind="jit", batched=False, probe=probe,
-        cases=cases, judge=judge, reference=False, uses=uses,
+        name=name or f"{task}: works under jit",
+        task=task,
+        kind="jit",
+        batched=False,
+        probe=probe,
+        cases=cases,
+        judge=judge,
+        reference=False,
+        uses=uses,
         hint=hint or "avoid Python control flow on array values; mark shape-like arguments static",
         description=f"jax.jit({task}) runs and equals the eager call",
     )
@@ -117,30 +145,60 @@ def vmap_matches_loop(task, cases, *, in_axes=0, name=None, uses=(), hint="", to
         f = getattr(fns, task)
         a, kw = args_of(c), kwargs_of(c)
         axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(a)
-        n = next(x.shape[ax] for x, ax in zip(a, axes) if ax is not None)
+        n = next(x.shape[ax] for x, ax in zip(a, axes, strict=True) if ax is not None)
         g = lambda *xs: f(*xs, **kw)
-        loop = [g(*[x if ax is None else jnp.take(x, i, axis=ax) for x, ax in zip(a, axes)])
-                for i in range(n)]
-        return {"vmap": jax.vmap(g, in_axes=tuple(axes))(*a),
-                "loop": jax.tree.map(lambda *ys: jnp.stack(ys), *loop)}
+        loop = [
+            g(
+                *[
+                    x if ax is None else jnp.take(x, i, axis=ax)
+                    for x, ax in zip(a, axes, strict=True)
+                ]
+            )
+            for i in range(n)
+        ]
+        return {
+            "vmap": jax.vmap(g, in_axes=tuple(axes))(*a),
+            "loop": jax.tree.map(lambda *ys: jnp.stack(ys), *loop),
+        }
 
     def judge(case, got, ref):
-        v = {k[len("['vmap']"):]: x for k, x in got.items() if k.startswith("['vmap']")}
-        lp = {k[len("['loop']"):]: x for k, x in got.items() if k.startswith("['loop']")}
+        v = {k[len("['vmap']") :]: x for k, x in got.items() if k.startswith("['vmap']")}
+        lp = {k[len("['loop']") :]: x for k, x in got.items() if k.startswith("['loop']")}
         msg = compare_trees(v, lp, tol_scale=tol_scale)
-        return Failure(f"on {case.describe()}: jax.vmap result differs from a loop: {msg}") \
-            if msg else None
+        return (
+            Failure(f"on {case.describe()}: jax.vmap result differs from a loop: {msg}")
+            if msg
+            else None
+        )
 
     return Check(
-        name=name or f"{task}: works under vmap", task=task, kind="vmap", batched=False, probe=probe,
-        cases=cases, judge=judge, reference=False, uses=uses,
+        name=name or f"{task}: works under vmap",
+        task=task,
+        kind="vmap",
+        batched=False,
+        probe=probe,
+        cases=cases,
+        judge=judge,
+        reference=False,
+        uses=uses,
         hint=hint or "write the function for any leading shape; avoid hard-coded axis sizes",
         description=f"jax.vmap({task}) equals a loop over the batch",
     )
 
 
-def grad_matches(task, cases, *, argnums=(0,), name=None, tol_scale=20.0, uses=(), hint="",
-                 kind="grad", description=None, output=None):
+def grad_matches(
+    task,
+    cases,
+    *,
+    argnums=(0,),
+    name=None,
+    tol_scale=20.0,
+    uses=(),
+    hint="",
+    kind="grad",
+    description=None,
+    output=None,
+):
     """Gradients of ``sum(cot * f(...))`` w.r.t. ``argnums`` equal the reference's.
 
     The cotangent is the case array ``_cot`` (ones when absent); ``output`` picks one output
@@ -164,15 +222,31 @@ def grad_matches(task, cases, *, argnums=(0,), name=None, tol_scale=20.0, uses=(
         return jax.grad(scalar, argnums=tuple(argnums))(*a)
 
     return Check(
-        name=name or f"{task}: gradient matches", task=task, kind=kind, probe=probe,
-        cases=cases, judge=match(tol_scale), uses=uses,
+        name=name or f"{task}: gradient matches",
+        task=task,
+        kind=kind,
+        probe=probe,
+        cases=cases,
+        judge=match(tol_scale),
+        uses=uses,
         hint=hint or "use differentiable jnp operations; avoid stop_gradient on the output",
         description=description or f"jax.grad through {task} equals the reference gradient",
     )
 
 
-def invariant(task, cases, predicate, *, description, name=None, probe=None, uses=(),
-              hint="", kind="invariant", weight=1.0):
+def invariant(
+    task,
+    cases,
+    predicate,
+    *,
+    description,
+    name=None,
+    probe=None,
+    uses=(),
+    hint="",
+    kind="invariant",
+    weight=1.0,
+):
     """A property of the learner's output alone: ``predicate(case, out) -> message | None``."""
 
     def judge(case, got, ref):
@@ -181,9 +255,17 @@ def invariant(task, cases, predicate, *, description, name=None, probe=None, use
         return Failure(f"on {case.describe()}: {msg}") if msg else None
 
     return Check(
-        name=name or f"{task}: {description}", task=task, kind=kind,
-        probe=probe or call(task), cases=cases, judge=judge, reference=False, uses=uses,
-        hint=hint, description=description, weight=weight,
+        name=name or f"{task}: {description}",
+        task=task,
+        kind=kind,
+        probe=probe or call(task),
+        cases=cases,
+        judge=judge,
+        reference=False,
+        uses=uses,
+        hint=hint,
+        description=description,
+        weight=weight,
     )
 
 
@@ -201,22 +283,33 @@ def prng_discipline(task, cases, *, name=None, uses=(), hint=""):
 
     def judge(case, got, ref):
         out = {k: v for k, (v, _) in got.items()}
-        first = {k[len("['first']"):]: v for k, v in out.items() if k.startswith("['first']")}
-        again = {k[len("['again']"):]: v for k, v in out.items() if k.startswith("['again']")}
-        other = {k[len("['other']"):]: v for k, v in out.items() if k.startswith("['other']")}
+        first = {k[len("['first']") :]: v for k, v in out.items() if k.startswith("['first']")}
+        again = {k[len("['again']") :]: v for k, v in out.items() if k.startswith("['again']")}
+        other = {k[len("['other']") :]: v for k, v in out.items() if k.startswith("['other']")}
         for p in first:
             msg = compare_arrays(p, again[p], first[p], exact=True)
             if msg:
-                return Failure(f"on {case.describe()}: the same key gave different results: {msg}",
-                               hint="derive all randomness from the key argument only")
+                return Failure(
+                    f"on {case.describe()}: the same key gave different results: {msg}",
+                    hint="derive all randomness from the key argument only",
+                )
         if all(np.array_equal(first[p], other[p]) for p in first):
-            return Failure(f"on {case.describe()}: a different key gave exactly the same result",
-                           hint="use the key you are given (split it, never a fixed key)")
+            return Failure(
+                f"on {case.describe()}: a different key gave exactly the same result",
+                hint="use the key you are given (split it, never a fixed key)",
+            )
         return None
 
     return Check(
-        name=name or f"{task}: PRNG discipline", task=task, kind="prng", probe=probe,
-        cases=cases, judge=judge, reference=False, uses=uses, hint=hint,
+        name=name or f"{task}: PRNG discipline",
+        task=task,
+        kind="prng",
+        probe=probe,
+        cases=cases,
+        judge=judge,
+        reference=False,
+        uses=uses,
+        hint=hint,
         description="same key gives the same output, a new key a new output",
     )
 
@@ -228,33 +321,63 @@ def no_retrace(task, cases, probe, *, name=None, uses=(), hint="", description=N
     def judge(case, got, ref):
         n = int(got["['traces']"][0])
         if n != 1:
-            return Failure(f"on {case.describe()}: traced {n} times for same-shape calls "
-                           "(expected 1)", hint=hint)
+            return Failure(
+                f"on {case.describe()}: traced {n} times for same-shape calls (expected 1)",
+                hint=hint,
+            )
         return None
 
     return Check(
-        name=name or f"{task}: no retracing", task=task, kind="retrace", batched=False, probe=probe,
-        cases=cases, judge=judge, reference=False, uses=uses, hint=hint,
+        name=name or f"{task}: no retracing",
+        task=task,
+        kind="retrace",
+        batched=False,
+        probe=probe,
+        cases=cases,
+        judge=judge,
+        reference=False,
+        uses=uses,
+        hint=hint,
         description=description or "repeated same-shape calls under jit trace once",
     )
 
 
-def training(task, cases, probe, *, metric: str, threshold: float, name=None, uses=(),
-             hint="", timeout=60.0, weight=2.0, description=None):
+def training(
+    task,
+    cases,
+    probe,
+    *,
+    metric: str,
+    threshold: float,
+    name=None,
+    uses=(),
+    hint="",
+    timeout=60.0,
+    weight=2.0,
+    description=None,
+):
     """The probe trains with a fixed recipe and returns ``{metric: value}``; pass when the
     value reaches ``threshold``."""
 
     def judge(case, got, ref):
         value = float(got[f"['{metric}']"][0])
         if not np.isfinite(value) or value < threshold:
-            return Failure(f"{metric} {value:.4f} is below the required {threshold:.4f}",
-                           hint=hint)
+            return Failure(f"{metric} {value:.4f} is below the required {threshold:.4f}", hint=hint)
         return None
 
     return Check(
-        name=name or f"{task}: training reaches {metric} >= {threshold:g}", task=task,
-        kind="training", batched=False, probe=probe, cases=cases, judge=judge, reference=False, uses=uses,
-        hint=hint, timeout=timeout, weight=weight,
+        name=name or f"{task}: training reaches {metric} >= {threshold:g}",
+        task=task,
+        kind="training",
+        batched=False,
+        probe=probe,
+        cases=cases,
+        judge=judge,
+        reference=False,
+        uses=uses,
+        hint=hint,
+        timeout=timeout,
+        weight=weight,
         description=description or f"a fixed training recipe reaches {metric} >= {threshold:g}",
     )
 
@@ -262,7 +385,13 @@ def training(task, cases, probe, *, metric: str, threshold: float, name=None, us
 def forbidden(task: str) -> Check:
     """Static check that the task's code calls none of the exercise's forbidden names."""
     return Check(
-        name=f"{task}: implemented without forbidden calls", task=task, kind="forbidden", batched=False,
-        probe=None, cases=lambda rng: [], judge=lambda case, got, ref: None, reference=False,
+        name=f"{task}: implemented without forbidden calls",
+        task=task,
+        kind="forbidden",
+        batched=False,
+        probe=None,
+        cases=lambda rng: [],
+        judge=lambda case, got, ref: None,
+        reference=False,
         description="does not call the upstream function it is asked to implement",
     )

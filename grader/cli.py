@@ -31,14 +31,18 @@ def resolve(target: str) -> list[tuple[str, Path, list[str] | None]]:
     """``[(exercise id, folder, only these files or None)]`` for one command-line target."""
     path = Path(target)
     if not path.exists() and _QNN.match(target):
-        path = Path("exercises", target) if Path("exercises", target).is_dir() \
+        path = (
+            Path("exercises", target)
+            if Path("exercises", target).is_dir()
             else ROOT / "exercises" / target
+        )
         if not path.is_dir():
             raise UsageError(f"unknown exercise {target!r}: no folder exercises/{target}")
     if not path.exists():
         if _QNN.match(path.name) and path.name not in available_exercises():
-            raise UsageError(f"unknown exercise {path.name}: the grader knows "
-                             f"{', '.join(available_exercises())}")
+            raise UsageError(
+                f"unknown exercise {path.name}: the grader knows {', '.join(available_exercises())}"
+            )
         raise UsageError(f"no such file or folder: {target}")
     only = None
     if path.is_file():
@@ -48,15 +52,17 @@ def resolve(target: str) -> list[tuple[str, Path, list[str] | None]]:
             raise UsageError(f"{target} is not inside an exercise folder named qNN")
     dirs = _exercise_dir(path)
     if not dirs:
-        raise UsageError(f"{target} is neither an exercise folder (qNN) nor a folder holding "
-                         "exercise folders")
+        raise UsageError(
+            f"{target} is neither an exercise folder (qNN) nor a folder holding exercise folders"
+        )
     known = set(available_exercises())
     out = []
     for d in dirs:
         if d.name not in known:
             if len(dirs) == 1:
-                raise UsageError(f"unknown exercise {d.name}: the grader knows "
-                                 f"{', '.join(sorted(known))}")
+                raise UsageError(
+                    f"unknown exercise {d.name}: the grader knows {', '.join(sorted(known))}"
+                )
             continue
         out.append((d.name, d, only))
     if not out:
@@ -68,19 +74,34 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m grader",
         description="Grade dlcore exercises: property checks of your functions against the "
-                    "reference, run in a separate worker process.")
-    p.add_argument("targets", nargs="+", metavar="TARGET",
-                   help="exercises/q05, q05, solutions/q05, a file inside one, or a folder "
-                        "holding several qNN folders")
+        "reference, run in a separate worker process.",
+    )
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="exercises/q05, q05, solutions/q05, a file inside one, or a folder "
+        "holding several qNN folders",
+    )
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE too")
     p.add_argument("--seed", type=int, default=0, help="seed of the check inputs (default 0)")
-    p.add_argument("--device", metavar="PLATFORM", choices=("cpu", "gpu", "cuda", "tpu"),
-                   help="JAX platform to run the checks on (default: JAX's default)")
-    p.add_argument("--no-cache", action="store_true", help="recompute references and "
-                   "recompile everything (no on-disk caches)")
-    p.add_argument("--cache-dir", metavar="DIR", help="where caches live "
-                   "(default $DLCORE_GRADER_CACHE or ~/.cache/dlcore-grader)")
+    p.add_argument(
+        "--device",
+        metavar="PLATFORM",
+        choices=("cpu", "gpu", "cuda", "tpu"),
+        help="JAX platform to run the checks on (default: JAX's default)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute references and recompile everything (no on-disk caches)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where caches live (default $DLCORE_GRADER_CACHE or ~/.cache/dlcore-grader)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="describe passing checks too")
     return p
 
@@ -95,16 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
-    opts = Options(seed=args.seed, platform={"cuda": "gpu"}.get(args.device, args.device),
-                   cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    opts = Options(
+        seed=args.seed,
+        platform={"cuda": "gpu"}.get(args.device, args.device),
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+    )
     results = []
     t0 = time.monotonic()
     for ex_id, folder, only in targets:
         spec = load_spec(ex_id)
         names = [n for n in spec.files if only is None or n in only]
         if only and not names:
-            print(f"grader: {only[0]} is not a file of exercise {ex_id} "
-                  f"(expected {', '.join(spec.files)})", file=sys.stderr)
+            print(
+                f"grader: {only[0]} is not a file of exercise {ex_id} "
+                f"(expected {', '.join(spec.files)})",
+                file=sys.stderr,
+            )
             return 2
         files = [os.path.abspath(os.path.join(folder, n)) for n in names]
         sub = spec if only is None else _restrict(spec, names)
@@ -122,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         text = report.terminal(results, color=sys.stdout.isatty(), verbose=args.verbose)
     print(text)
     if args.output:
-        Path(args.output).write_text(report.as_json(results) if args.output.endswith(".json")
-                                     and args.format == "text" else text)
+        Path(args.output).write_text(
+            report.as_json(results)
+            if args.output.endswith(".json") and args.format == "text"
+            else text
+        )
     return 0 if results and all(r.passed for r in results) else 1
 
 
@@ -132,5 +163,6 @@ def _restrict(spec, names):
 
     files = {n: spec.files[n] for n in names}
     keep = {r.rsplit(":", 1)[1] for fs in files.values() for r in fs.tasks}
-    return dataclasses.replace(spec, files=files,
-                               checks=tuple(c for c in spec.checks if c.task in keep))
+    return dataclasses.replace(
+        spec, files=files, checks=tuple(c for c in spec.checks if c.task in keep)
+    )

@@ -15,12 +15,17 @@ from grader.spec import Case, ProbeInputs
 def _inputs(case: Case, arrays=None) -> ProbeInputs:
     pi = ProbeInputs(case)
     if arrays is not None:
-        pi._arrays = arrays
+        # jit hands dicts back with sorted keys; positional arguments follow case order
+        pi._arrays = {k: arrays[k] for k in case.arrays}
     return pi
 
 
-def run_cases(check, fns, cases: list[Case]) -> list:
-    """The probe's output pytree for each case, in order (exceptions propagate)."""
+def run_cases(check, fns, cases: list[Case], *, strict: bool = False) -> list:
+    """The probe's output pytree for each case, in order (exceptions propagate).
+
+    ``strict`` (the parent, running dlcore) never falls back to eager: the reference must
+    trace, so a failure there is a grader bug, not something to paper over.
+    """
     import jax
 
     if not check.batched or len(cases) == 0:
@@ -28,9 +33,11 @@ def run_cases(check, fns, cases: list[Case]) -> list:
     inputs = [_inputs(c) for c in cases]
 
     def all_cases(arrays):
-        return [check.probe(fns, _inputs(c, a)) for c, a in zip(cases, arrays)]
+        return [check.probe(fns, _inputs(c, a)) for c, a in zip(cases, arrays, strict=True)]
 
     try:
         return jax.block_until_ready(jax.jit(all_cases)([pi._arrays for pi in inputs]))
     except Exception:
+        if strict:
+            raise
         return [jax.block_until_ready(check.probe(fns, pi)) for pi in inputs]

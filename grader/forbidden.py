@@ -71,8 +71,12 @@ class _Module:
                 if d:
                     q = self.resolve(d)
                     out.append((q or d, getattr(sub, "lineno", 0)))
-            elif (isinstance(sub, ast.Constant) and isinstance(sub.value, str)
-                  and sub.value and not any(ch.isspace() for ch in sub.value)):
+            elif (
+                isinstance(sub, ast.Constant)
+                and isinstance(sub.value, str)
+                and sub.value
+                and not any(ch.isspace() for ch in sub.value)
+            ):
                 out.append((sub.value, getattr(sub, "lineno", 0)))
             elif isinstance(sub, (ast.Import, ast.ImportFrom)):
                 mod = sub.module if isinstance(sub, ast.ImportFrom) else None
@@ -102,8 +106,10 @@ def find_violations(source: str, tasks: dict[str, tuple[str, ...]]) -> dict[str,
         root = name.lstrip(".").split(".")[0]
         if name.startswith(".") or root in ALWAYS:
             for task in tasks:
-                out[task] = (f"line {line} imports {name!r}: answers may not come from "
-                             "dlcore, solutions or grader")
+                out[task] = (
+                    f"line {line} imports {name!r}: answers may not come from "
+                    "dlcore, solutions or grader"
+                )
             return out
     for task, patterns in tasks.items():
         if task not in mod.functions or not patterns:
@@ -120,8 +126,10 @@ def find_violations(source: str, tasks: dict[str, tuple[str, ...]]) -> dict[str,
                 for pat in patterns:
                     if _matches(used, pat):
                         via = "" if fname == task else f" (in {fname}, which {task} calls)"
-                        out[task] = (f"{task} uses {used} at line {line}{via}; "
-                                     f"the task is to implement it without {pat}")
+                        out[task] = (
+                            f"{task} uses {used} at line {line}{via}; "
+                            f"the task is to implement it without {pat}"
+                        )
                         break
                 if task in out:
                     break

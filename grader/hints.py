@@ -12,26 +12,54 @@ import traceback
 
 # (exception class name, message fragment or "", hint); first match wins.
 _HINTS = [
-    ("TracerBoolConversionError", "",
-     "Python `if`/`while` on a traced value: use jnp.where or lax.cond, or make the flag static"),
-    ("NonConcreteBooleanIndexError", "",
-     "value-dependent shape (x[mask], jnp.nonzero): use jnp.where(mask, x, 0) or a static size="),
-    ("TracerIntegerConversionError", "",
-     "a traced value used as a Python int: take sizes from x.shape, or mark the argument static"),
-    ("TracerArrayConversionError", "",
-     "NumPy, float(x) or .item() on a traced value: use jax.numpy and keep values as arrays"),
-    ("ConcretizationTypeError", "",
-     "a traced value used where a concrete one is needed: use jnp.where / lax.cond, or static args"),
-    ("UnexpectedTracerError", "",
-     "a tracer leaked through global state: return values instead; print with jax.debug.print"),
+    (
+        "TracerBoolConversionError",
+        "",
+        "Python `if`/`while` on a traced value: use jnp.where or lax.cond, or make the flag static",
+    ),
+    (
+        "NonConcreteBooleanIndexError",
+        "",
+        "value-dependent shape (x[mask], jnp.nonzero): use jnp.where(mask, x, 0) or a static size=",
+    ),
+    (
+        "TracerIntegerConversionError",
+        "",
+        "a traced value used as a Python int: take sizes from x.shape, or mark the argument static",
+    ),
+    (
+        "TracerArrayConversionError",
+        "",
+        "NumPy, float(x) or .item() on a traced value: use jax.numpy and keep values as arrays",
+    ),
+    (
+        "ConcretizationTypeError",
+        "",
+        "a traced value used where a concrete one is needed: use jnp.where / lax.cond, "
+        "or static args",
+    ),
+    (
+        "UnexpectedTracerError",
+        "",
+        "a tracer leaked through global state: return values instead; print with jax.debug.print",
+    ),
     ("KeyReuseError", "", "a PRNG key was used twice: key, sub = jax.random.split(key)"),
-    ("TypeError", "does not support item assignment",
-     "JAX arrays are immutable: write x = x.at[i].set(v)"),
+    (
+        "TypeError",
+        "does not support item assignment",
+        "JAX arrays are immutable: write x = x.at[i].set(v)",
+    ),
     ("TypeError", "immutable", "JAX arrays are immutable: write x = x.at[i].set(v)"),
-    ("TypeError", "Gradient only defined for scalar-output functions",
-     "jax.grad needs a scalar: reduce with jnp.sum/jnp.mean, or use jax.vjp / jax.jacobian"),
-    ("TypeError", "unexpected keyword argument",
-     "the function's signature differs from the one in the stub: keep the names and defaults"),
+    (
+        "TypeError",
+        "Gradient only defined for scalar-output functions",
+        "jax.grad needs a scalar: reduce with jnp.sum/jnp.mean, or use jax.vjp / jax.jacobian",
+    ),
+    (
+        "TypeError",
+        "unexpected keyword argument",
+        "the function's signature differs from the one in the stub: keep the names and defaults",
+    ),
     ("TypeError", "positional argument", "the function's signature differs from the stub's"),
     ("TypeError", "incompatible shapes", "check broadcasting: (B,) with (B, 1) is a common slip"),
     ("ValueError", "rank promotion", "explicit broadcasting: add axes with [:, None] or keepdims"),
@@ -72,20 +100,31 @@ def describe_exception(e: BaseException, learner_files, during: str) -> dict:
     """Plain-data description of ``e``, pointing at the learner's innermost line."""
     mro = [c.__name__ for c in type(e).__mro__]
     message = _trim(str(e))
-    info = {"status": "error", "exception": type(e).__name__, "mro": mro,
-            "message": message[:2000], "during": during}
+    info = {
+        "status": "error",
+        "exception": type(e).__name__,
+        "mro": mro,
+        "message": message[:2000],
+        "during": during,
+    }
     if isinstance(e, NotImplementedError):
         info["status"] = "not_implemented"
     elif isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in message:
         info["status"] = "memory"
     if isinstance(e, SyntaxError):
-        info.update(where=f"{os.path.basename(e.filename or '?')}:{e.lineno}",
-                    line=(e.text or "").rstrip("\n"), caret=e.offset or 0)
+        info.update(
+            where=f"{os.path.basename(e.filename or '?')}:{e.lineno}",
+            line=(e.text or "").rstrip("\n"),
+            caret=e.offset or 0,
+        )
         return info
     if isinstance(e, ModuleNotFoundError) and e.name:
         info["missing_module"] = e.name
     frame = _learner_frame(e.__traceback__, learner_files)
     if frame is not None:
-        info.update(where=f"{os.path.basename(frame.filename)}:{frame.lineno}",
-                    line=(frame.line or "").strip(), function=frame.name)
+        info.update(
+            where=f"{os.path.basename(frame.filename)}:{frame.lineno}",
+            line=(frame.line or "").strip(),
+            function=frame.name,
+        )
     return info

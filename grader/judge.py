@@ -56,13 +56,23 @@ def small(a: np.ndarray, limit: int = 12) -> str:
     """The values themselves when they fit on a line, for failure messages."""
     if a.size > limit:
         return f"array of shape {a.shape}"
-    return np.array2string(np.asarray(a, dtype=np.float64) if a.dtype.kind == "V" else a,
-                           precision=5, separator=", ", threshold=limit)
+    return np.array2string(
+        np.asarray(a, dtype=np.float64) if a.dtype.kind == "V" else a,
+        precision=5,
+        separator=", ",
+        threshold=limit,
+    )
 
 
 def compare_arrays(
-    name: str, got: np.ndarray, ref: np.ndarray, *, tol_scale: float = 1.0,
-    rtol: float | None = None, atol: float | None = None, exact: bool = False,
+    name: str,
+    got: np.ndarray,
+    ref: np.ndarray,
+    *,
+    tol_scale: float = 1.0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    exact: bool = False,
 ) -> str | None:
     """Returns None when ``got`` matches ``ref``, else a one-paragraph explanation."""
     label = f"output {name}" if name else "output"
@@ -78,8 +88,10 @@ def compare_arrays(
         if not bad.any():
             return None
         idx = np.unravel_index(np.argmax(bad), bad.shape)
-        return (f"{label}: {int(bad.sum())} of {bad.size} entries differ (exact match required); "
-                f"first at {_where(idx)}: expected {_fmt(ref[idx])}, got {_fmt(got[idx])}")
+        return (
+            f"{label}: {int(bad.sum())} of {bad.size} entries differ (exact match required); "
+            f"first at {_where(idx)}: expected {_fmt(ref[idx])}, got {_fmt(got[idx])}"
+        )
     g = got.astype(np.float64)
     r = ref.astype(np.float64)
     gnan = ~np.isfinite(g)
@@ -88,8 +100,10 @@ def compare_arrays(
     # matched exactly (same inf sign); NaN never matches.
     if (gnan & ~rnan).any():
         idx = np.unravel_index(np.argmax(gnan & ~rnan), g.shape)
-        return (f"{label}: expected finite values, got {_fmt(got[idx])} at {_where(idx)} "
-                f"({int((gnan & ~rnan).sum())} non-finite entries); expected {_fmt(ref[idx])} there")
+        return (
+            f"{label}: expected finite values, got {_fmt(got[idx])} at {_where(idx)} "
+            f"({int((gnan & ~rnan).sum())} non-finite entries); expected {_fmt(ref[idx])} there"
+        )
     if rnan.any():
         mismatch = rnan & ~((g == r) & ~np.isnan(r))
         if mismatch.any():
@@ -107,9 +121,11 @@ def compare_arrays(
     idx = np.unravel_index(np.argmax(over), g.shape)
     rel = err[idx] / max(abs(r[idx]), 1e-30)
     n_bad = int((err > allowed).sum())
-    return (f"{label}: {n_bad} of {err.size} entries outside tolerance; worst at {_where(idx)}: "
-            f"expected {_fmt(r[idx])}, got {_fmt(g[idx])} (abs error {err[idx]:.3g}, "
-            f"rel error {rel:.3g}; tolerance atol={atol:.1g} + rtol={rtol:.1g}*|expected|)")
+    return (
+        f"{label}: {n_bad} of {err.size} entries outside tolerance; worst at {_where(idx)}: "
+        f"expected {_fmt(r[idx])}, got {_fmt(g[idx])} (abs error {err[idx]:.3g}, "
+        f"rel error {rel:.3g}; tolerance atol={atol:.1g} + rtol={rtol:.1g}*|expected|)"
+    )
 
 
 def compare_trees(got: dict, ref: dict, **kw) -> str | None:
@@ -126,8 +142,10 @@ def compare_trees(got: dict, ref: dict, **kw) -> str | None:
     for path in sorted(ref):
         (g, gk), (r, rk) = got[path], ref[path]
         if rk == "jax" and gk == "numpy":
-            return (f"output {path or ''}: returned a NumPy array; return a jax.Array "
-                    "(use jax.numpy, not numpy, so the function works under jit and grad)")
+            return (
+                f"output {path or ''}: returned a NumPy array; return a jax.Array "
+                "(use jax.numpy, not numpy, so the function works under jit and grad)"
+            )
         msg = compare_arrays(path, g, r, **kw)
         if msg:
             return msg

@@ -104,7 +104,10 @@ def decode(payload: bytes) -> tuple[dict, dict[str, tuple[np.ndarray, str]]]:
             nbytes, kind = int(spec["nbytes"]), str(spec.get("kind", "numpy"))
         except (KeyError, TypeError, ValueError) as e:
             raise ProtocolError(f"bad array spec: {e}") from None
-        if any(d < 0 for d in shape) or nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        if (
+            any(d < 0 for d in shape)
+            or nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        ):
             raise ProtocolError(f"array {name!r}: {nbytes} bytes do not fit shape {shape}")
         if offset + nbytes > len(payload):
             raise ProtocolError(f"array {name!r} runs past the end of the frame")

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def cache_root(opts) -> Path:
     base = opts.cache_dir or os.environ.get("DLCORE_GRADER_CACHE")
     if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                            os.path.join(os.path.expanduser("~"), ".cache"), "dlcore-grader")
+        base = os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+            "dlcore-grader",
+        )
     return Path(base)
 
 
@@ -41,6 +43,7 @@ def worker_cache_dir(opts) -> str | None:
 class References:
     outputs: dict[str, list[dict]]
     backend: str
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 _SOURCE_HASH: str | None = None
@@ -66,8 +69,11 @@ def _jax_version() -> str:
 
 def _key(spec, opts) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([spec.id, opts.seed, opts.platform or "default", source_hash(),
-                         _jax_version()]).encode())
+    h.update(
+        json.dumps(
+            [spec.id, opts.seed, opts.platform or "default", source_hash(), _jax_version()]
+        ).encode()
+    )
     return h.hexdigest()[:32]
 
 
@@ -80,8 +86,10 @@ def _load(path: Path):
         return None
     outputs: dict[str, list[dict]] = {}
     for check, cases in meta["outputs"].items():
-        outputs[check] = [{p: (data[aid].view(_dtype(dt)), kind)
-                               for p, (aid, kind, dt) in leaves.items()} for leaves in cases]
+        outputs[check] = [
+            {p: (data[aid].view(_dtype(dt)), kind) for p, (aid, kind, dt) in leaves.items()}
+            for leaves in cases
+        ]
     return References(outputs, meta["backend"])
 
 
@@ -94,8 +102,11 @@ def _save(path: Path, refs: References) -> None:
             for p, (arr, kind) in leaves.items():
                 aid = f"a{len(arrays)}"
                 # npz cannot hold bfloat16: store the bits, restore the dtype on load
-                arrays[aid] = arr.view(f"u{arr.dtype.itemsize}") if arr.dtype.kind == "V" \
-                    or arr.dtype.name not in np.sctypeDict else arr
+                arrays[aid] = (
+                    arr.view(f"u{arr.dtype.itemsize}")
+                    if arr.dtype.kind == "V" or arr.dtype.name not in np.sctypeDict
+                    else arr
+                )
                 entry[p] = (aid, kind, arr.dtype.name)
             meta[check].append(entry)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -151,13 +162,17 @@ def compute(spec, cases: dict, opts) -> References:
     from grader.worker import flatten_output
 
     fns = _Fns(spec)
-    outputs = {}
+    outputs, errors = {}, {}
     for check in spec.checks:
         if not check.reference or check.probe is None:
             continue
-        flat = flatten_output(run_cases(check, fns, cases[check.name]))
+        try:
+            flat = flatten_output(run_cases(check, fns, cases[check.name], strict=True))
+        except Exception as e:  # a grader bug: reported as `internal`, never cached
+            errors[check.name] = f"{type(e).__name__}: {e}"
+            continue
         outputs[check.name] = split_outputs(flat, len(cases[check.name]))
-    refs = References(outputs, jax.default_backend())
-    if opts.use_cache:
+    refs = References(outputs, jax.default_backend(), errors)
+    if opts.use_cache and not errors:
         _save(path, refs)
     return refs

@@ -8,9 +8,18 @@ from xml.sax.saxutils import escape, quoteattr
 
 from grader.results import ExerciseResult
 
-_LABEL = {"pass": "PASS", "wrong": "WRONG", "error": "ERROR", "not_implemented": "TODO",
-          "timeout": "TIMEOUT", "memory": "MEMORY", "crash": "CRASH",
-          "forbidden": "FORBIDDEN", "tamper": "TAMPER", "internal": "INTERNAL"}
+_LABEL = {
+    "pass": "PASS",
+    "wrong": "WRONG",
+    "error": "ERROR",
+    "not_implemented": "TODO",
+    "timeout": "TIMEOUT",
+    "memory": "MEMORY",
+    "crash": "CRASH",
+    "forbidden": "FORBIDDEN",
+    "tamper": "TAMPER",
+    "internal": "INTERNAL",
+}
 _COLOR = {"pass": "32", "not_implemented": "33", "wrong": "31", "error": "31"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -35,8 +44,10 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
             if all(x.status == "not_implemented" for x in todo):
                 if c.task not in shown_todo:
                     shown_todo.add(c.task)
-                    lines.append(f"  {paint('TODO', '33'):<9} {c.task}: not implemented yet "
-                                 f"({len(todo)} checks waiting)")
+                    lines.append(
+                        f"  {paint('TODO', '33'):<9} {c.task}: not implemented yet "
+                        f"({len(todo)} checks waiting)"
+                    )
                 continue
             label = _LABEL.get(c.status, c.status.upper())
             pad = " " * (9 - len(label))
@@ -51,9 +62,11 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
         n_pass = sum(c.status == "pass" for c in ex.checks)
         tasks = sorted({c.task for c in ex.checks})
         done = [t for t in tasks if all(c.status == "pass" for c in ex.checks if c.task == t)]
-        lines.append(f"  score {_fmt_score(ex.score)}/{_fmt_score(ex.max_score)}: "
-                     f"{n_pass} of {len(ex.checks)} checks, {len(done)} of {len(tasks)} tasks "
-                     f"pass ({ex.seconds:.1f} s on {ex.backend})")
+        lines.append(
+            f"  score {_fmt_score(ex.score)}/{_fmt_score(ex.max_score)}: "
+            f"{n_pass} of {len(ex.checks)} checks, {len(done)} of {len(tasks)} tasks "
+            f"pass ({ex.seconds:.1f} s on {ex.backend})"
+        )
         for note in ex.notes:
             lines.append(f"  note: {clean(note)}")
         lines.append("")
@@ -61,8 +74,9 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
         total = sum(r.score for r in results)
         out_of = sum(r.max_score for r in results)
         ok = sum(r.passed for r in results)
-        lines.append(f"total {_fmt_score(total)}/{_fmt_score(out_of)}: "
-                     f"{ok} of {len(results)} exercises pass")
+        lines.append(
+            f"total {_fmt_score(total)}/{_fmt_score(out_of)}: {ok} of {len(results)} exercises pass"
+        )
     return "\n".join(lines)
 
 
@@ -72,20 +86,28 @@ def as_json(results: list[ExerciseResult]) -> str:
     for ex in results:
         for c in ex.checks:
             out = c.message + (f"\nhint: {c.hint}" if c.hint else "")
-            tests.append({
-                "name": f"{ex.exercise} {c.name}" if len(results) > 1 else c.name,
-                "score": c.score, "max_score": c.max_score,
-                "status": "passed" if c.status == "pass" else "failed",
-                "grader_status": c.status, "output": clean(out) if out else c.description,
-                "visibility": "visible", "task": c.task, "kind": c.kind,
-                "exercise": ex.exercise,
-            })
+            tests.append(
+                {
+                    "name": f"{ex.exercise} {c.name}" if len(results) > 1 else c.name,
+                    "score": c.score,
+                    "max_score": c.max_score,
+                    "status": "passed" if c.status == "pass" else "failed",
+                    "grader_status": c.status,
+                    "output": clean(out) if out else c.description,
+                    "visibility": "visible",
+                    "task": c.task,
+                    "kind": c.kind,
+                    "exercise": ex.exercise,
+                }
+            )
     doc = {
         "score": sum(r.score for r in results),
         "max_score": sum(r.max_score for r in results),
         "execution_time": round(sum(r.seconds for r in results), 3),
-        "output": "; ".join(f"{r.exercise} {r.title}: {_fmt_score(r.score)}/"
-                            f"{_fmt_score(r.max_score)}" for r in results),
+        "output": "; ".join(
+            f"{r.exercise} {r.title}: {_fmt_score(r.score)}/{_fmt_score(r.max_score)}"
+            for r in results
+        ),
         "exercise": results[0].exercise if len(results) == 1 else [r.exercise for r in results],
         "tests": tests,
     }
@@ -96,17 +118,23 @@ def as_junit(results: list[ExerciseResult]) -> str:
     parts = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
     for ex in results:
         fails = sum(c.status != "pass" for c in ex.checks)
-        parts.append(f"  <testsuite name={quoteattr(ex.exercise + ' ' + ex.title)} "
-                     f'tests="{len(ex.checks)}" failures="{fails}" time="{ex.seconds:.3f}">')
+        parts.append(
+            f"  <testsuite name={quoteattr(ex.exercise + ' ' + ex.title)} "
+            f'tests="{len(ex.checks)}" failures="{fails}" time="{ex.seconds:.3f}">'
+        )
         for c in ex.checks:
-            attrs = (f"classname={quoteattr(ex.exercise + '.' + c.task)} "
-                     f"name={quoteattr(c.name)} time=\"{c.seconds:.3f}\"")
+            attrs = (
+                f"classname={quoteattr(ex.exercise + '.' + c.task)} "
+                f'name={quoteattr(c.name)} time="{c.seconds:.3f}"'
+            )
             if c.status == "pass":
                 parts.append(f"    <testcase {attrs}/>")
             else:
                 body = escape(clean(c.message + (f"\nhint: {c.hint}" if c.hint else "")))
-                parts.append(f"    <testcase {attrs}><failure type={quoteattr(c.status)} "
-                             f"message={quoteattr(c.status)}>{body}</failure></testcase>")
+                parts.append(
+                    f"    <testcase {attrs}><failure type={quoteattr(c.status)} "
+                    f"message={quoteattr(c.status)}>{body}</failure></testcase>"
+                )
         parts.append("  </testsuite>")
     parts.append("</testsuites>")
     return "\n".join(parts)

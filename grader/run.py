@@ -39,10 +39,17 @@ def build_cases(spec: Exercise, seed: int) -> dict[str, list[Case]]:
 
 
 def _result(check: Check, status: str, message: str = "", hint: str = "", seconds=0.0):
-    return CheckResult(name=check.name, task=check.task, kind=check.kind,
-                       description=check.description, status=status,
-                       max_score=float(check.weight), message=message,
-                       hint=hint or (check.hint if status == "wrong" else ""), seconds=seconds)
+    return CheckResult(
+        name=check.name,
+        task=check.task,
+        kind=check.kind,
+        description=check.description,
+        status=status,
+        max_score=float(check.weight),
+        message=message,
+        hint=hint or (check.hint if status == "wrong" else ""),
+        seconds=seconds,
+    )
 
 
 def _error_message(check: Check, info: dict, tasks: dict) -> tuple[str, str, str]:
@@ -67,21 +74,32 @@ def _load_error_message(info: dict) -> tuple[str, str, str]:
     exc = info.get("exception", "Exception")
     if exc == "SyntaxError" or "SyntaxError" in info.get("mro", []):
         caret = " " * max(int(info.get("caret", 1)) - 1, 0) + "^"
-        return ("error", f"syntax error at {info.get('where')}: {info.get('message')}\n"
-                f"    {info.get('line', '')}\n    {caret}", "fix the syntax and run again")
+        return (
+            "error",
+            f"syntax error at {info.get('where')}: {info.get('message')}\n"
+            f"    {info.get('line', '')}\n    {caret}",
+            "fix the syntax and run again",
+        )
     if info.get("missing_module"):
-        return ("error", f"importing the file failed: no module named "
-                f"{info['missing_module']!r}", "use only jax, numpy, optax and the standard "
-                "library; install nothing else for an exercise")
+        return (
+            "error",
+            f"importing the file failed: no module named {info['missing_module']!r}",
+            "use only jax, numpy, optax and the standard "
+            "library; install nothing else for an exercise",
+        )
     if info.get("status") == "forbidden":
         return "forbidden", info.get("message", ""), ""
     status, text, hint = _error_message(_DUMMY, info, {})
-    return ("error" if status == "not_implemented" else status,
-            "importing the file raised " + text, hint)
+    return (
+        "error" if status == "not_implemented" else status,
+        "importing the file raised " + text,
+        hint,
+    )
 
 
-_DUMMY = Check(name="", task="", kind="", probe=None, cases=lambda r: [],
-               judge=lambda *a: None, description="")
+_DUMMY = Check(
+    name="", task="", kind="", probe=None, cases=lambda r: [], judge=lambda *a: None, description=""
+)
 
 
 class _Session:
@@ -94,9 +112,13 @@ class _Session:
         self.outputs: list[str] = []
 
     def start(self):
-        self.worker = Worker(self.spec.id, self.files, platform=self.opts.platform,
-                             cache_dir=references.worker_cache_dir(self.opts),
-                             limits=self.opts.limits)
+        self.worker = Worker(
+            self.spec.id,
+            self.files,
+            platform=self.opts.platform,
+            cache_dir=references.worker_cache_dir(self.opts),
+            limits=self.opts.limits,
+        )
 
     def wait_ready(self):
         try:
@@ -104,9 +126,11 @@ class _Session:
         except WorkerGone as e:
             self.outputs.append(self.worker.output.text())
             if e.status == "timeout":
-                e.message = (f"importing the file took longer than "
-                             f"{self.opts.import_timeout:g} s: move heavy work out of module "
-                             "level into functions")
+                e.message = (
+                    f"importing the file took longer than "
+                    f"{self.opts.import_timeout:g} s: move heavy work out of module "
+                    "level into functions"
+                )
             raise
         self.ready = header
         return header
@@ -123,8 +147,9 @@ class _Session:
             self.worker = None
 
 
-def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
-          display: str) -> ExerciseResult:
+def grade(
+    spec: Exercise, folder: str, files: list[str], opts: Options, display: str
+) -> ExerciseResult:
     t_start = time.monotonic()
     deadline = t_start + opts.exercise_timeout
     remaining = lambda: max(deadline - time.monotonic(), 1.0)
@@ -135,8 +160,11 @@ def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
     if missing_files:
         names = ", ".join(os.path.basename(f) for f in missing_files)
         for check in spec.checks:
-            result.checks.append(_result(check, "error", f"{names} not found in {display}",
-                                         "keep the stub file's name"))
+            result.checks.append(
+                _result(
+                    check, "error", f"{names} not found in {display}", "keep the stub file's name"
+                )
+            )
         return result
 
     # Static checks first: they need nothing but the source text.
@@ -146,8 +174,7 @@ def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
         fs_tasks = {r.rsplit(":", 1)[1] for r in spec.files[fname].tasks}
         with open(path, encoding="utf-8", errors="replace") as fh:
             source = fh.read()
-        violations.update(find_violations(source, {t: spec.forbidden.get(t, ())
-                                                   for t in fs_tasks}))
+        violations.update(find_violations(source, {t: spec.forbidden.get(t, ()) for t in fs_tasks}))
 
     session = _Session(spec, files, opts, remaining)
     session.start()  # the worker imports JAX while the parent builds inputs and references
@@ -180,16 +207,35 @@ def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
                 close = difflib.get_close_matches(t, list(_defined_names(files)), n=1)
                 extra = f" (found {close[0]!r}: renamed?)" if close else ""
                 what = "is missing" if state.get(t) == "missing" else "is not a function"
-                result.checks.append(_result(
-                    check, "error", f"{t} {what} in {spec.task_file(t)}{extra}",
-                    "keep the stub's function names and signatures"))
+                result.checks.append(
+                    _result(
+                        check,
+                        "error",
+                        f"{t} {what} in {spec.task_file(t)}{extra}",
+                        "keep the stub's function names and signatures",
+                    )
+                )
+                continue
+            if check.name in refs.errors:
+                result.checks.append(
+                    _result(
+                        check,
+                        "internal",
+                        "the grader could not compute the reference for this "
+                        f"check ({refs.errors[check.name]}); please report it",
+                    )
+                )
                 continue
             if time.monotonic() > deadline:
-                result.checks.append(_result(check, "timeout", "the exercise ran out of time "
-                                             f"({opts.exercise_timeout:g} s in all)"))
+                result.checks.append(
+                    _result(
+                        check,
+                        "timeout",
+                        f"the exercise ran out of time ({opts.exercise_timeout:g} s in all)",
+                    )
+                )
                 continue
-            res = _run_check(session, check, cases[check.name], refs.outputs.get(check.name),
-                             tasks)
+            res = _run_check(session, check, cases[check.name], refs.outputs.get(check.name), tasks)
             result.checks.append(res)
             if res.status == "tamper":
                 fatal = ("tamper", "grading stopped after tampering: " + res.message)
@@ -243,13 +289,17 @@ def _run_check(session: _Session, check: Check, cases, ref_outputs, tasks) -> Ch
     what = cases[0].describe() if len(cases) == 1 else f"{len(cases)} inputs"
     try:
         statics, arrays = pack_cases(cases)
-        session.worker.send({"type": "run", "check": check.name, "statics": statics},
-                            {k: (v, "numpy") for k, v in arrays.items()})
+        session.worker.send(
+            {"type": "run", "check": check.name, "statics": statics},
+            {k: (v, "numpy") for k, v in arrays.items()},
+        )
         header, got = session.worker.receive(min(check.timeout, session.remaining()))
     except WorkerGone as e:
         if e.status == "timeout":
-            msg = (f"on {what}: no result within {check.timeout:g} s "
-                   "(an endless loop, or a long Python loop unrolled under jit?)")
+            msg = (
+                f"on {what}: no result within {check.timeout:g} s "
+                "(an endless loop, or a long Python loop unrolled under jit?)"
+            )
             hint = "use lax.scan / lax.fori_loop / vmap instead of long Python loops"
             return _result(check, "timeout", msg, hint, time.monotonic() - t0)
         return _result(check, e.status, e.message, "", time.monotonic() - t0)
@@ -265,9 +315,15 @@ def _run_check(session: _Session, check: Check, cases, ref_outputs, tasks) -> Ch
         try:
             failure = check.judge(case, per_case[i], ref)
         except Exception as e:  # a judge that breaks on odd output must not crash grading
-            failure = Failure(f"on {case.describe()}: output could not be judged "
-                              f"({type(e).__name__}: {e})")
+            failure = Failure(
+                f"on {case.describe()}: output could not be judged ({type(e).__name__}: {e})"
+            )
         if failure is not None:
-            return _result(check, failure.status, failure.message,
-                           failure.hint or check.hint, time.monotonic() - t0)
+            return _result(
+                check,
+                failure.status,
+                failure.message,
+                failure.hint or check.hint,
+                time.monotonic() - t0,
+            )
     return _result(check, "pass", seconds=time.monotonic() - t0)

@@ -56,29 +56,57 @@ class _Output:
 class Worker:
     """One worker process grading one exercise's files."""
 
-    def __init__(self, exercise: str, files: list[str], *, platform: str | None,
-                 cache_dir: str | None, limits: dict | None = None, scratch: str | None = None):
+    def __init__(
+        self,
+        exercise: str,
+        files: list[str],
+        *,
+        platform: str | None,
+        cache_dir: str | None,
+        limits: dict | None = None,
+        scratch: str | None = None,
+    ):
         self.nonce = secrets.token_hex(16)
-        self._scratch = tempfile.TemporaryDirectory(prefix="dlcore-worker-") \
-            if scratch is None else None
+        self._scratch = (
+            tempfile.TemporaryDirectory(prefix="dlcore-worker-") if scratch is None else None
+        )
         home = scratch or self._scratch.name
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home,
-               "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-               "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "TMPDIR": home,
+            "LANG": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, pass_fds=(cmd_r, res_w), start_new_session=True,
-            env=env, cwd=home,
+            [sys.executable, "-I", WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(cmd_r, res_w),
+            start_new_session=True,
+            env=env,
+            cwd=home,
         )
         os.close(cmd_r)
         os.close(res_w)
         self.output = _Output(self.proc.stdout)
-        cfg = {"nonce": self.nonce, "cmd_fd": cmd_r, "res_fd": res_w, "root": ROOT,
-               "exercise": exercise, "files": files, "platform": platform or "",
-               "cache_dir": cache_dir, "limits": limits or {}}
+        cfg = {
+            "nonce": self.nonce,
+            "cmd_fd": cmd_r,
+            "res_fd": res_w,
+            "root": ROOT,
+            "exercise": exercise,
+            "files": files,
+            "platform": platform or "",
+            "cache_dir": cache_dir,
+            "limits": limits or {},
+        }
         try:
             self.proc.stdin.write((json.dumps(cfg) + "\n").encode())
             self.proc.stdin.close()
@@ -115,7 +143,9 @@ class Worker:
             header, arrays = protocol.decode(payload)
         except TimeoutError:
             self.kill()
-            raise WorkerGone("timeout", f"no answer within {timeout:g} s; the worker was killed")
+            raise WorkerGone(
+                "timeout", f"no answer within {timeout:g} s; the worker was killed"
+            ) from None
         except EOFError:
             raise self._death() from None
         except protocol.ProtocolError as e:
@@ -123,8 +153,11 @@ class Worker:
             raise WorkerGone("crash", f"the worker's answer was malformed ({e})") from None
         if header.get("nonce") != self.nonce:
             self.kill()
-            raise WorkerGone("tamper", "a frame on the result channel did not carry this run's "
-                                       "nonce: something other than the worker wrote to it")
+            raise WorkerGone(
+                "tamper",
+                "a frame on the result channel did not carry this run's "
+                "nonce: something other than the worker wrote to it",
+            )
         return header, arrays
 
     def _death(self) -> WorkerGone:
@@ -135,14 +168,25 @@ class Worker:
             code = self.proc.returncode
         self.kill()
         out = self.output.text()
-        if any(s in out for s in ("MemoryError", "RESOURCE_EXHAUSTED", "std::bad_alloc",
-                                  "Cannot allocate memory", "out of memory")):
+        if any(
+            s in out
+            for s in (
+                "MemoryError",
+                "RESOURCE_EXHAUSTED",
+                "std::bad_alloc",
+                "Cannot allocate memory",
+                "out of memory",
+            )
+        ):
             return WorkerGone("memory", "the worker ran out of memory")
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             return WorkerGone("crash", f"the worker was killed by {name}")
-        return WorkerGone("crash", f"the worker exited (code {code}) without reporting: "
-                                   "does the code call sys.exit, os._exit or exit?")
+        return WorkerGone(
+            "crash",
+            f"the worker exited (code {code}) without reporting: "
+            "does the code call sys.exit, os._exit or exit?",
+        )
 
     # -- sending --------------------------------------------------------------------------
 

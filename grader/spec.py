@@ -44,8 +44,11 @@ class Case:
     label: str = ""
 
     def describe(self) -> str:
-        parts = [f"{k}: {tuple(v.shape)} {v.dtype}" for k, v in self.arrays.items()
-                 if not k.startswith("_")]
+        parts = [
+            f"{k}: {tuple(v.shape)} {v.dtype}"
+            for k, v in self.arrays.items()
+            if not k.startswith("_")
+        ]
         parts += [f"{k}={v!r}" for k, v in self.static.items() if not k.startswith("_")]
         text = ", ".join(parts)
         return f"{self.label} ({text})" if self.label else text
@@ -161,7 +164,7 @@ def unpack_cases(statics: list[dict], arrays: dict) -> list[Case]:
     for name, v in arrays.items():
         i, _, k = name.partition(":")
         per[int(i)][k] = v
-    return [Case(arrays=a, static=s) for a, s in zip(per, statics)]
+    return [Case(arrays=a, static=s) for a, s in zip(per, statics, strict=True)]
 
 
 def split_outputs(flat: dict, n: int) -> list[dict]:

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import time
-import traceback
 
 _BLOCKED = ("dlcore", "solutions", "grader", "exercises")
 
@@ -88,16 +87,19 @@ def main() -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     if jax.default_backend() != "cpu":
         jax.config.update("jax_default_matmul_precision", "highest")
-    import jax.numpy as jnp
 
-    from grader.hints import describe_exception
     from grader.execute import run_cases
+    from grader.hints import describe_exception
     from grader.spec import load_spec, unpack_cases
 
     exercise = load_spec(cfg["exercise"])
     checks = {c.name: c for c in exercise.checks}
-    originals = {"jit": jax.jit, "grad": jax.grad, "vmap": jax.vmap,
-                 "value_and_grad": jax.value_and_grad}
+    originals = {
+        "jit": jax.jit,
+        "grad": jax.grad,
+        "vmap": jax.vmap,
+        "value_and_grad": jax.value_and_grad,
+    }
     config0 = _config_snapshot(jax)
     np_allclose = np.allclose
 
@@ -138,15 +140,28 @@ def main() -> None:
     import_seconds = time.perf_counter() - t0
     tampered = tamper_report()
     if blocker.attempts:
-        load_errors.append({"status": "forbidden", "exception": "ImportError",
-                            "message": f"imports {blocker.attempts[0]!r}, which is refused"})
+        load_errors.append(
+            {
+                "status": "forbidden",
+                "exception": "ImportError",
+                "message": f"imports {blocker.attempts[0]!r}, which is refused",
+            }
+        )
 
     tasks = {}
     for task in exercise.tasks:
         obj = namespace.get(task)
         tasks[task] = "missing" if obj is None else ("ok" if callable(obj) else "not_callable")
-    send({"type": "ready", "tasks": tasks, "load_errors": load_errors, "tamper": tampered,
-          "import_seconds": import_seconds, "backend": jax.default_backend()})
+    send(
+        {
+            "type": "ready",
+            "tasks": tasks,
+            "load_errors": load_errors,
+            "tamper": tampered,
+            "import_seconds": import_seconds,
+            "backend": jax.default_backend(),
+        }
+    )
 
     class Fns:
         def __getattr__(self, name):
@@ -168,20 +183,41 @@ def main() -> None:
         t0 = time.perf_counter()
         try:
             flat = flatten_output(run_cases(check, fns, cases))
-            reason = tamper_report() or (f"imports {blocker.attempts[0]!r}, which is refused"
-                                         if blocker.attempts else None)
+            reason = tamper_report() or (
+                f"imports {blocker.attempts[0]!r}, which is refused" if blocker.attempts else None
+            )
             if reason:
-                send({"type": "result", "check": check.name, "status":
-                      "tamper" if not blocker.attempts else "forbidden", "message": reason})
+                send(
+                    {
+                        "type": "result",
+                        "check": check.name,
+                        "status": "tamper" if not blocker.attempts else "forbidden",
+                        "message": reason,
+                    }
+                )
                 continue
-            send({"type": "result", "check": check.name, "status": "ok",
-                  "seconds": time.perf_counter() - t0}, flat)
+            send(
+                {
+                    "type": "result",
+                    "check": check.name,
+                    "status": "ok",
+                    "seconds": time.perf_counter() - t0,
+                },
+                flat,
+            )
         except _MissingTask as e:
-            send({"type": "result", "check": check.name, "status": "error",
-                  "exception": "MissingTask", "message": str(e.args[0]), "missing": e.args[0]})
+            send(
+                {
+                    "type": "result",
+                    "check": check.name,
+                    "status": "error",
+                    "exception": "MissingTask",
+                    "message": str(e.args[0]),
+                    "missing": e.args[0],
+                }
+            )
         except _BadOutput as e:
-            send({"type": "result", "check": check.name, "status": "wrong",
-                  "message": str(e)})
+            send({"type": "result", "check": check.name, "status": "wrong", "message": str(e)})
         except BaseException as e:  # noqa: B036 - a task may raise SystemExit on purpose
             info = describe_exception(e, learner_files, during="call")
             send({"type": "result", "check": check.name, **info})
@@ -215,8 +251,9 @@ def flatten_output(out) -> dict:
         elif isinstance(leaf, (bool, int, float)):
             kind, arr = "python", np.asarray(leaf)
         else:
-            raise _BadOutput(f"output {name or '(root)'} is a {type(leaf).__name__}, "
-                             "not an array or number")
+            raise _BadOutput(
+                f"output {name or '(root)'} is a {type(leaf).__name__}, not an array or number"
+            )
         if arr.dtype == object:
             raise _BadOutput(f"output {name or '(root)'} is an object array")
         flat[name] = (arr, kind)

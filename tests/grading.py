@@ -48,10 +48,16 @@ def splice(source: str, code: str) -> str:
     code = textwrap.dedent(code).strip("\n")
     new = ast.parse(code)
     names = {n.name for n in new.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    imports = [ast.get_source_segment(code, n) for n in new.body
-               if isinstance(n, (ast.Import, ast.ImportFrom))]
-    body = "\n\n\n".join(ast.get_source_segment(code, n) for n in new.body
-                         if not isinstance(n, (ast.Import, ast.ImportFrom)))
+    imports = [
+        ast.get_source_segment(code, n)
+        for n in new.body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+    ]
+    body = "\n\n\n".join(
+        ast.get_source_segment(code, n)
+        for n in new.body
+        if not isinstance(n, (ast.Import, ast.ImportFrom))
+    )
     old = ast.parse(source)
     lines = source.splitlines()
     drop, rename = [], []
@@ -83,11 +89,19 @@ def make_submission(tmp: Path, exercise: str, replacements: list[str]) -> Path:
     shutil.copytree(ROOT / "solutions" / exercise, dest)
     spec = load_spec(exercise)
     for code in replacements:
-        defined = {n.name for n in ast.parse(textwrap.dedent(code)).body
-                   if isinstance(n, ast.FunctionDef)}
-        target = next(f for f in spec.files
-                      if defined & {r.rsplit(":", 1)[1] for fs in [spec.files[f]]
-                                    for r in (*fs.tasks, *fs.parts, *fs.helpers)})
+        defined = {
+            n.name for n in ast.parse(textwrap.dedent(code)).body if isinstance(n, ast.FunctionDef)
+        }
+        target = next(
+            f
+            for f in spec.files
+            if defined
+            & {
+                r.rsplit(":", 1)[1]
+                for fs in [spec.files[f]]
+                for r in (*fs.tasks, *fs.parts, *fs.helpers)
+            }
+        )
         path = dest / target
         path.write_text(splice(path.read_text(), code))
     return dest
@@ -116,7 +130,8 @@ def rounds(spec: Exercise, items) -> list[list]:
         for g in groups:
             tasks = {x.task for x in g}
             linked = item.task in tasks or any(
-                item.task in uses.get(t, ()) or t in uses.get(item.task, ()) for t in tasks)
+                item.task in uses.get(t, ()) or t in uses.get(item.task, ()) for t in tasks
+            )
             if not linked:
                 g.append(item)
                 break

@@ -120,7 +120,9 @@ def test_numerical_grad_matches_jax_grad_on_nested_pytree():
     got = numerical_grad(smooth_fn, params)  # eager: no jit needed
     want = jax.jit(jax.grad(smooth_fn))(params)
     assert jax.tree.structure(got) == jax.tree.structure(params)
-    for g, w, p in zip(jax.tree.leaves(got), jax.tree.leaves(want), jax.tree.leaves(params)):
+    for g, w, p in zip(
+        jax.tree.leaves(got), jax.tree.leaves(want), jax.tree.leaves(params), strict=True
+    ):
         assert g.shape == p.shape and g.dtype == p.dtype
         np.testing.assert_allclose(g, w, rtol=1e-2, atol=1e-3)
 
@@ -129,7 +131,7 @@ def test_numerical_grad_jits_and_respects_eps():
     params = nested_params(8)
     jitted = jax.jit(lambda p: numerical_grad(smooth_fn, p, eps=1e-2))(params)
     want = jax.jit(jax.grad(smooth_fn))(params)
-    for g, w in zip(jax.tree.leaves(jitted), jax.tree.leaves(want)):
+    for g, w in zip(jax.tree.leaves(jitted), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-2, atol=1e-3)
     # A cubic's central difference is off by exactly eps^2 (times f''' / 6 = 1).
     cubic = jax.jit(lambda p: numerical_grad(lambda q: jnp.sum(q**3), p, eps=0.1))(
@@ -155,5 +157,5 @@ def test_sgd_step_matches_optax_sgd():
     want = optax.apply_updates(params, updates)
     got = jax.jit(sgd_step)(params, grads, 0.05)
     assert jax.tree.structure(got) == jax.tree.structure(params)
-    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)

@@ -88,14 +88,18 @@ def test_every_check_has_a_mutant_it_rejects(ex):
 
 
 def test_generated_exercise_files_match_dlcore():
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_exercises.py"), "--check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_exercises.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True,
-                          text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_same_seed_same_json(cache):
@@ -124,8 +128,16 @@ def test_cli_exit_codes_and_targets(tmp_path, cache):
     assert both.returncode == 0, both.stdout[-2000:]
     assert doc["exercise"] == [ex, ex] and doc["score"] == doc["max_score"]
     for test in doc["tests"]:
-        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility",
-                             "task", "kind"}
+        assert set(test) >= {
+            "name",
+            "score",
+            "max_score",
+            "status",
+            "output",
+            "visibility",
+            "task",
+            "kind",
+        }
     one_file = next(iter(load_spec(ex).files))
     assert _cli(str(tmp_path / "alice" / ex / one_file), "--cache-dir", cache).returncode == 0
     junit = _cli(str(tmp_path / "bob" / ex), "--format", "junit", "--cache-dir", cache)

@@ -65,8 +65,11 @@ def _module(name: str) -> _Module:
         elif isinstance(node, ast.Import):
             for a in node.names:
                 bound = a.asname or a.name.split(".")[0]
-                mod.imports[bound] = ("import", a.name if a.asname else a.name.split(".")[0],
-                                      a.asname)
+                mod.imports[bound] = (
+                    "import",
+                    a.name if a.asname else a.name.split(".")[0],
+                    a.asname,
+                )
         elif isinstance(node, ast.ImportFrom):
             for a in node.names:
                 mod.imports[a.asname or a.name] = ("from", node.module, a.name, a.asname)
@@ -94,8 +97,13 @@ def _names(nodes) -> set[str]:
 def _signature_nodes(fn: ast.FunctionDef) -> list:
     a = fn.args
     every = a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]
-    return ([x.annotation for x in every] + a.defaults + [d for d in a.kw_defaults if d]
-            + [fn.returns] + fn.decorator_list)
+    return (
+        [x.annotation for x in every]
+        + a.defaults
+        + [d for d in a.kw_defaults if d]
+        + [fn.returns]
+        + fn.decorator_list
+    )
 
 
 class _File:
@@ -108,8 +116,9 @@ class _File:
         self.seen: dict[str, str] = {}
         self.future = False
 
-    def need(self, mod: _Module, names: set[str], listed: dict[str, str], solved: bool,
-             requester: str) -> None:
+    def need(
+        self, mod: _Module, names: set[str], listed: dict[str, str], solved: bool, requester: str
+    ) -> None:
         """Adds the imports, constants and private helpers that ``names`` refer to."""
         for n in sorted(names):
             if n in mod.imports:
@@ -131,13 +140,23 @@ class _File:
         if not solved:
             return  # a stub body is replaced; its private helpers are the learner's to write
         if not name.startswith("_"):
-            raise SystemExit(f"gen_exercises: {self.where}: {requester} uses {ref}, which is "
-                             "public; list it in the FileSpec as a task, part or helper")
-        self.add(_module(ref.split(":")[0]), name, solved=True, listed=listed,
-                 requester=name)
+            raise SystemExit(
+                f"gen_exercises: {self.where}: {requester} uses {ref}, which is "
+                "public; list it in the FileSpec as a task, part or helper"
+            )
+        self.add(_module(ref.split(":")[0]), name, solved=True, listed=listed, requester=name)
 
-    def add(self, mod: _Module, name: str, *, solved: bool, listed: dict[str, str],
-            requester: str | None = None, exercise: str = "", stub_of: str = "") -> None:
+    def add(
+        self,
+        mod: _Module,
+        name: str,
+        *,
+        solved: bool,
+        listed: dict[str, str],
+        requester: str | None = None,
+        exercise: str = "",
+        stub_of: str = "",
+    ) -> None:
         key = f"{mod.name}:{name}"
         if name in self.seen:
             if self.seen[name] != key:
@@ -193,9 +212,11 @@ def _is_std(line: str) -> bool:
 def _stub(mod: _Module, fn: ast.FunctionDef, exercise: str, task: str) -> str:
     lines = mod.source.splitlines()
     first_body = fn.body[0]
-    has_doc = isinstance(first_body, ast.Expr) and isinstance(
-        getattr(first_body, "value", None), ast.Constant) and isinstance(
-        first_body.value.value, str)
+    has_doc = (
+        isinstance(first_body, ast.Expr)
+        and isinstance(getattr(first_body, "value", None), ast.Constant)
+        and isinstance(first_body.value.value, str)
+    )
     start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
     end_head = first_body.end_lineno if has_doc else fn.body[0].lineno - 1
     head = lines[start - 1 : end_head]
@@ -217,22 +238,31 @@ def generate(exercise) -> dict[Path, str]:
             # a stub offers the same imports as the solution: the tools it is written with
             f.imports |= solution_imports
             for ref in fs.helpers:
-                f.add(_module(ref.split(":")[0]), ref.rsplit(":", 1)[1], solved=True,
-                      listed=listed)
+                f.add(_module(ref.split(":")[0]), ref.rsplit(":", 1)[1], solved=True, listed=listed)
             for ref in (*fs.parts, *fs.tasks):
-                f.add(_module(ref.split(":")[0]), ref.rsplit(":", 1)[1], solved=solved,
-                      listed=listed, exercise=exercise.id, stub_of=ref.rsplit(":", 1)[1])
+                f.add(
+                    _module(ref.split(":")[0]),
+                    ref.rsplit(":", 1)[1],
+                    solved=solved,
+                    listed=listed,
+                    exercise=exercise.id,
+                    stub_of=ref.rsplit(":", 1)[1],
+                )
             tasks = ", ".join(r.rsplit(":", 1)[1] for r in fs.tasks)
             if solved:
                 solution_imports = set(f.imports)
-                doc = (f"{exercise.id} {exercise.title}: reference solution.\n\n"
-                       f"Generated from {', '.join(modules)} by tools/gen_exercises.py; "
-                       "edit dlcore, then\nregenerate. Graded tasks: " + tasks + ".\n")
+                doc = (
+                    f"{exercise.id} {exercise.title}: reference solution.\n\n"
+                    f"Generated from {', '.join(modules)} by tools/gen_exercises.py; "
+                    "edit dlcore, then\nregenerate. Graded tasks: " + tasks + ".\n"
+                )
             else:
-                doc = (f"{exercise.id} {exercise.title}: {fs.summary or 'your implementation'}."
-                       f"\n\nGraded tasks: {tasks}.\nReplace each `raise {_STUB_WORD}(...)` "
-                       "with your code; read README.md first.\nCheck your work with: "
-                       f"python -m grader exercises/{exercise.id}\n")
+                doc = (
+                    f"{exercise.id} {exercise.title}: {fs.summary or 'your implementation'}."
+                    f"\n\nGraded tasks: {tasks}.\nReplace each `raise {_STUB_WORD}(...)` "
+                    "with your code; read README.md first.\nCheck your work with: "
+                    f"python -m grader exercises/{exercise.id}\n"
+                )
             out[ROOT / folder / exercise.id / fname] = f.render(doc)
     return out
 

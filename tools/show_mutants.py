@@ -26,8 +26,10 @@ def main(ex: str) -> None:
             by_name = {c.name: c for c in result.checks}
             for m in group:
                 c = by_name[m.check]
-                print(f"[{c.status}] {m.name} -> {m.check}\n    "
-                      + c.message.replace("\n", "\n    ")[:600])
+                print(
+                    f"[{c.status}] {m.name} -> {m.check}\n    "
+                    + c.message.replace("\n", "\n    ")[:600]
+                )
 
 
 if __name__ == "__main__":

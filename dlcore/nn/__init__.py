@@ -26,7 +26,13 @@ from dlcore.nn.pooling import avg_pool as avg_pool
 from dlcore.nn.pooling import global_avg_pool as global_avg_pool
 from dlcore.nn.pooling import max_pool as max_pool
 
-_MODULES = ('AvgPool', 'Conv2D', 'Dropout', 'MaxPool', 'MultiHeadAttention',)
+_MODULES = (
+    "AvgPool",
+    "Conv2D",
+    "Dropout",
+    "MaxPool",
+    "MultiHeadAttention",
+)
 
 
 def __getattr__(name):

@@ -29,8 +29,7 @@ def relu(x: jax.typing.ArrayLike) -> jax.Array:
       Array([0., 0., 3.], dtype=float32)
 
     References:
-      Nair and Hinton, `Rectified Linear Units Improve Restricted Boltzmann Machines
-      <https://www.cs.toronto.edu/~hinton/absps/reluICML.pdf>`_, 2010.
+      Nair and Hinton, Rectified Linear Units Improve Restricted Boltzmann Machines, 2010.
     """
     x = jnp.asarray(x)
     # where() rather than jnp.maximum: maximum splits the gradient 1/2-1/2 at the tie x = 0,
@@ -48,15 +47,14 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
       axis: the axis or axes to normalize over.
 
     Returns:
-      An array like ``x``, non-negative and summing to 1 along ``axis``.
+      An array like ``x``, non-negative, summing to 1 along ``axis``.
 
     Example:
       >>> softmax(jnp.array([1e4, 1e4, -1e4]))
       Array([0.5, 0.5, 0. ], dtype=float32)
 
     References:
-      Bridle, `Probabilistic Interpretation of Feedforward Classification Network Outputs
-      <https://doi.org/10.1007/978-3-642-76153-9_28>`_, 1990.
+      Bridle, Probabilistic Interpretation of Feedforward Classification Network Outputs, 1990.
     """
     x = jnp.asarray(x)
     # Subtracting the max keeps exp() <= 1; softmax is shift-invariant, so the shift needs
@@ -84,8 +82,7 @@ def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> ja
       Array([     0., -10000.], dtype=float32)
 
     References:
-      ``jax.nn.log_softmax``:
-      https://docs.jax.dev/en/latest/_autosummary/jax.nn.log_softmax.html
+      ``jax.nn.log_softmax``: https://docs.jax.dev/en/latest/jax.nn.html
     """
     raise NotImplementedError('q05 log_softmax: write this function (see README.md)')
 

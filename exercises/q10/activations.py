@@ -28,7 +28,7 @@ def sigmoid(x: jax.typing.ArrayLike) -> jax.Array:
       Array([0. , 0.5, 1. ], dtype=float32)
 
     References:
-      ``jax.nn.sigmoid``: https://docs.jax.dev/en/latest/_autosummary/jax.nn.sigmoid.html
+      ``jax.nn.sigmoid``: https://docs.jax.dev/en/latest/jax.nn.html
     """
     raise NotImplementedError('q10 sigmoid: write this function (see README.md)')
 
@@ -49,8 +49,7 @@ def relu(x: jax.typing.ArrayLike) -> jax.Array:
       Array([0., 0., 3.], dtype=float32)
 
     References:
-      Nair and Hinton, `Rectified Linear Units Improve Restricted Boltzmann Machines
-      <https://www.cs.toronto.edu/~hinton/absps/reluICML.pdf>`_, 2010.
+      Nair and Hinton, Rectified Linear Units Improve Restricted Boltzmann Machines, 2010.
     """
     raise NotImplementedError('q10 relu: write this function (see README.md)')
 
@@ -72,8 +71,7 @@ def leaky_relu(x: jax.typing.ArrayLike, negative_slope: jax.typing.ArrayLike = 0
       Array([-1.,  0.,  3.], dtype=float32)
 
     References:
-      Maas et al., `Rectifier Nonlinearities Improve Neural Network Acoustic Models
-      <https://ai.stanford.edu/~amaas/papers/relu_hybrid_icml2013_final.pdf>`_, 2013.
+      Maas et al., Rectifier Nonlinearities Improve Neural Network Acoustic Models, 2013.
     """
     raise NotImplementedError('q10 leaky_relu: write this function (see README.md)')
 
@@ -95,7 +93,7 @@ def tanh(x: jax.typing.ArrayLike) -> jax.Array:
       Array([-1.,  0.,  1.], dtype=float32)
 
     References:
-      ``jax.numpy.tanh``: https://docs.jax.dev/en/latest/_autosummary/jax.numpy.tanh.html
+      ``jax.numpy.tanh``: https://docs.jax.dev/en/latest/jax.numpy.html
     """
     raise NotImplementedError('q10 tanh: write this function (see README.md)')
 
@@ -116,8 +114,8 @@ def softplus(x: jax.typing.ArrayLike) -> jax.Array:
       Array([0.0000...e+00, 6.9314...e-01, 1.0000...e+04], dtype=float32)
 
     References:
-      Dugas et al., `Incorporating Second-Order Functional Knowledge for Better Option
-      Pricing <https://papers.nips.cc/paper/1920>`_, 2000.
+      Dugas et al., Incorporating Second-Order Functional Knowledge for Better Option
+      Pricing, NeurIPS 2000.
     """
     raise NotImplementedError('q10 softplus: write this function (see README.md)')
 
@@ -162,15 +160,14 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
       axis: the axis or axes to normalize over.
 
     Returns:
-      An array like ``x``, non-negative and summing to 1 along ``axis``.
+      An array like ``x``, non-negative, summing to 1 along ``axis``.
 
     Example:
       >>> softmax(jnp.array([1e4, 1e4, -1e4]))
       Array([0.5, 0.5, 0. ], dtype=float32)
 
     References:
-      Bridle, `Probabilistic Interpretation of Feedforward Classification Network Outputs
-      <https://doi.org/10.1007/978-3-642-76153-9_28>`_, 1990.
+      Bridle, Probabilistic Interpretation of Feedforward Classification Network Outputs, 1990.
     """
     raise NotImplementedError('q10 softmax: write this function (see README.md)')
 
@@ -193,7 +190,6 @@ def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> ja
       Array([     0., -10000.], dtype=float32)
 
     References:
-      ``jax.nn.log_softmax``:
-      https://docs.jax.dev/en/latest/_autosummary/jax.nn.log_softmax.html
+      ``jax.nn.log_softmax``: https://docs.jax.dev/en/latest/jax.nn.html
     """
     raise NotImplementedError('q10 log_softmax: write this function (see README.md)')

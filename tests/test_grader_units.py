@@ -1,0 +1,177 @@
+"""Unit tests of the grader's parts: protocol, judging, forbidden-call detection, reports."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from grader import protocol
+from grader.forbidden import find_violations
+from grader.judge import compare_arrays, compare_trees
+from grader.report import as_json, as_junit, clean, terminal
+from grader.results import CheckResult, ExerciseResult
+
+# ---- protocol ---------------------------------------------------------------------------
+
+
+def test_frames_round_trip_every_plain_dtype_and_zero_d():
+    arrays = {
+        "scalar": (np.float32(3.5) * np.ones(()), "jax"),
+        "ints": (np.arange(6, dtype=np.int32).reshape(2, 3), "numpy"),
+        "bool": (np.array([True, False]), "python"),
+        "bf16": (np.ones((2, 2), ml_dtypes.bfloat16), "jax"),
+        "empty": (np.zeros((0, 3), np.float32), "jax"),
+        "strided": (np.arange(12.0).reshape(3, 4)[:, ::2], "jax"),
+    }
+    frame = protocol.encode({"type": "result", "x": 1}, arrays)
+    (n,) = struct.unpack(">I", frame[:4])
+    header, back = protocol.decode(frame[4 : 4 + n])
+    assert header["type"] == "result" and header["x"] == 1
+    for name, (arr, kind) in arrays.items():
+        got, got_kind = back[name]
+        assert got_kind == kind
+        assert got.dtype == arr.dtype and got.shape == arr.shape
+        np.testing.assert_array_equal(got, arr)
+
+
+def _payload(header: dict, blob: bytes = b"") -> bytes:
+    head = json.dumps(header).encode()
+    return struct.pack(">I", len(head)) + head + blob
+
+
+@pytest.mark.parametrize(
+    "spec, blob, why",
+    [
+        ({"name": "a", "dtype": "object", "shape": [1], "nbytes": 8}, b"\0" * 8, "refused"),
+        ({"name": "a", "dtype": "float32", "shape": [2], "nbytes": 4}, b"\0" * 4, "do not fit"),
+        ({"name": "a", "dtype": "float32", "shape": [4], "nbytes": 16}, b"\0" * 8, "past the end"),
+        ({"name": "a", "dtype": "float32", "shape": [-1], "nbytes": 4}, b"\0" * 4, "do not fit"),
+        ({"name": "a", "dtype": "V8", "shape": [1], "nbytes": 8}, b"\0" * 8, "refused"),
+    ],
+)
+def test_malformed_frames_are_refused(spec, blob, why):
+    with pytest.raises(protocol.ProtocolError, match=why):
+        protocol.decode(_payload({"arrays": [spec]}, blob))
+
+
+def test_non_json_header_and_trailing_bytes_are_refused():
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(struct.pack(">I", 3) + b"\x80\x81\x82")
+    with pytest.raises(protocol.ProtocolError, match="trailing"):
+        protocol.decode(_payload({"arrays": []}, b"extra"))
+    with pytest.raises(protocol.ProtocolError):
+        protocol.encode({}, {"o": (np.array([object()]), "numpy")})
+
+
+# ---- judging ----------------------------------------------------------------------------
+
+
+def test_compare_checks_shape_dtype_nan_and_tolerance_in_that_order():
+    ref = np.array([1.0, 2.0, 3.0], np.float32)
+    assert compare_arrays("y", ref.copy(), ref) is None
+    assert "(B, 1) vs (B,)" in compare_arrays("y", ref[:, None], ref)
+    assert "dtype float32, got float64" in compare_arrays("y", ref.astype(np.float64), ref)
+    nan = ref.copy()
+    nan[1] = np.nan
+    assert "expected finite values, got nan at [1]" in compare_arrays("y", nan, ref)
+    assert compare_arrays("y", nan, nan) is not None  # NaN never equals NaN
+    off = ref + np.array([0, 0, 1e-3], np.float32)
+    msg = compare_arrays("y", off, ref)
+    assert "worst at [2]" in msg and "atol=" in msg and "rtol=" in msg
+    assert compare_arrays("y", ref + 1e-6, ref) is None
+    ints = np.array([1, 2], np.int32)
+    assert "exact match" in compare_arrays("k", ints + 1, ints)
+
+
+def test_compare_trees_names_missing_outputs_and_numpy_returns():
+    ref = {"['a']": (np.ones(2, np.float32), "jax")}
+    assert "missing ['a']" in compare_trees({}, ref)
+    assert "NumPy array" in compare_trees({"['a']": (np.ones(2, np.float32), "numpy")}, ref)
+
+
+# ---- forbidden calls --------------------------------------------------------------------
+
+_FORBID = {"relu": ("jax.nn", "flax"), "other": ("jax.nn",)}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import jax\ndef relu(x):\n    return jax.nn.relu(x)\n",
+        "from jax import nn\ndef relu(x):\n    return nn.relu(x)\n",
+        "import jax.nn as J\ndef relu(x):\n    return J.relu(x)\n",
+        "from jax.nn import relu as r\ndef relu(x):\n    return r(x)\n",
+        "import jax\nR = jax.nn.relu\ndef relu(x):\n    return R(x)\n",
+        "import jax\ndef h(x):\n    return jax.nn.relu(x)\ndef relu(x):\n    return h(x)\n",
+        "import importlib\ndef relu(x):\n    return importlib.import_module('jax.nn').relu(x)\n",
+        "def relu(x):\n    from flax import nnx\n    return nnx.relu(x)\n",
+    ],
+)
+def test_forbidden_calls_are_found_through_aliases(source):
+    found = find_violations(source, _FORBID)
+    assert "relu" in found and "other" not in found
+
+
+def test_allowed_code_and_docstrings_are_not_flagged():
+    source = (
+        "import jax.numpy as jnp\n"
+        'def relu(x):\n    """Like jax.nn.relu."""\n    return jnp.maximum(x, 0)\n'
+    )
+    assert find_violations(source, _FORBID) == {}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "import dlcore",
+        "from solutions.q10 import activations",
+        "from grader import spec",
+        "from . import x",
+    ],
+)
+def test_importing_answers_is_forbidden_for_every_task(line):
+    found = find_violations(f"{line}\ndef relu(x):\n    return x\n", _FORBID)
+    assert set(found) == {"relu", "other"}
+
+
+# ---- reports ----------------------------------------------------------------------------
+
+
+def _result():
+    checks = [
+        CheckResult("f: ok", "f", "equivalence", "d", "pass", 1.0),
+        CheckResult("f: jit", "f", "jit", "d", "wrong", 1.0, "bad\x1b[31m\rvalue", "a hint"),
+        CheckResult("g: ok", "g", "equivalence", "d", "not_implemented", 1.0, "g is not ..."),
+    ]
+    return ExerciseResult("q99", "Test", "exercises/q99", checks, seconds=1.5)
+
+
+def test_terminal_report_escapes_control_characters_and_folds_todo():
+    text = terminal([_result()], color=False)
+    assert "\x1b" not in text and "\r" not in text and "\\x1b" in text
+    assert "TODO      g: not implemented yet (1 checks waiting)" in text
+    assert "score 1/3" in text
+    assert clean("a\x07b\nc") == "a\\x07b\nc"
+
+
+def test_json_report_is_gradescope_shaped_and_scores_clamp():
+    res = _result()
+    res.checks.append(CheckResult("h", "h", "training", "d", "pass", float("nan")))
+    doc = json.loads(as_json([res]))
+    assert doc["exercise"] == "q99" and doc["max_score"] != doc["score"]
+    assert doc["tests"][-1]["score"] == 0.0
+    for test in doc["tests"]:
+        assert test["status"] in ("passed", "failed")
+        assert {"name", "score", "max_score", "output", "visibility", "task", "kind"} <= set(test)
+
+
+def test_junit_report_is_xml():
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(as_junit([_result()]))
+    cases = list(root.iter("testcase"))
+    assert len(cases) == 3 and len(list(root.iter("failure"))) == 2
