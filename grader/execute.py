@@ -41,3 +41,31 @@ def run_cases(check, fns, cases: list[Case], *, strict: bool = False) -> list:
         if strict:
             raise
         return [jax.block_until_ready(check.probe(fns, pi)) for pi in inputs]
+
+
+def run_group(checks, fns, cases: dict[str, list[Case]]) -> dict[str, list] | None:
+    """All batched ``checks`` (typically one task's) traced into one ``jax.jit`` call.
+
+    Returns ``{check name: outputs per case}``, or None when the group does not trace or
+    run as a whole; callers then run each check by itself, which isolates the failure.
+    """
+    import jax
+
+    todo = [c for c in checks if c.batched and cases.get(c.name)]
+    if not todo:
+        return {}
+
+    def everything(arrays):
+        return {
+            c.name: [
+                c.probe(fns, _inputs(case, a))
+                for case, a in zip(cases[c.name], arrays[c.name], strict=True)
+            ]
+            for c in todo
+        }
+
+    inputs = {c.name: [_inputs(case)._arrays for case in cases[c.name]] for c in todo}
+    try:
+        return jax.block_until_ready(jax.jit(everything)(inputs))
+    except Exception:
+        return None

@@ -157,17 +157,22 @@ def compute(spec, cases: dict, opts) -> References:
         if hit is not None and set(hit.outputs) >= {c.name for c in spec.checks if c.reference}:
             return hit
     jax = _configure_jax(opts)
-    from grader.execute import run_cases
+    from grader.execute import run_cases, run_group
     from grader.spec import split_outputs
     from grader.worker import flatten_output
 
     fns = _Fns(spec)
     outputs, errors = {}, {}
-    for check in spec.checks:
-        if not check.reference or check.probe is None:
-            continue
+    wanted = [c for c in spec.checks if c.reference and c.probe is not None]
+    grouped: dict[str, list] = {}
+    for task in dict.fromkeys(c.task for c in wanted):
+        grouped.update(run_group([c for c in wanted if c.task == task], fns, cases) or {})
+    for check in wanted:
         try:
-            flat = flatten_output(run_cases(check, fns, cases[check.name], strict=True))
+            result = grouped.get(check.name)
+            if result is None:
+                result = run_cases(check, fns, cases[check.name], strict=True)
+            flat = flatten_output(result)
         except Exception as e:  # a grader bug: reported as `internal`, never cached
             errors[check.name] = f"{type(e).__name__}: {e}"
             continue

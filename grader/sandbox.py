@@ -182,10 +182,12 @@ class Worker:
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             return WorkerGone("crash", f"the worker was killed by {name}")
+        tail = [ln for ln in out.strip().splitlines() if ln.strip()][-1:]
+        last = f"; its last output line: {tail[0][:300]!r}" if tail else ""
         return WorkerGone(
             "crash",
             f"the worker exited (code {code}) without reporting: "
-            "does the code call sys.exit, os._exit or exit?",
+            f"does the code call sys.exit, os._exit or exit?{last}",
         )
 
     # -- sending --------------------------------------------------------------------------

@@ -167,6 +167,24 @@ def unpack_cases(statics: list[dict], arrays: dict) -> list[Case]:
     return [Case(arrays=a, static=s) for a, s in zip(per, statics, strict=True)]
 
 
+def pack_many(named: list[tuple[str, list[Case]]]) -> tuple[list, dict]:
+    """Several checks' cases in one frame: arrays named ``"<j>/<i>:<name>"``."""
+    statics, arrays = [], {}  # a list of pairs: JSON headers are written with sorted keys
+    for j, (name, cases) in enumerate(named):
+        st, arr = pack_cases(cases)
+        statics.append([name, st])
+        arrays.update({f"{j}/{k}": v for k, v in arr.items()})
+    return statics, arrays
+
+
+def unpack_many(statics: list, arrays: dict) -> dict[str, list[Case]]:
+    per: list[dict] = [dict() for _ in statics]
+    for key, v in arrays.items():
+        j, _, rest = key.partition("/")
+        per[int(j)][rest] = v
+    return {name: unpack_cases(st, per[j]) for j, (name, st) in enumerate(statics)}
+
+
 def split_outputs(flat: dict, n: int) -> list[dict]:
     """Inverse of flattening a list of n outputs: ``"[i]<path>"`` -> per-case dicts."""
     out = [dict() for _ in range(n)]
