@@ -46,19 +46,20 @@ class References:
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-_SOURCE_HASH: str | None = None
+_SOURCE_HASHES: dict[str, str] = {}
 
 
-def source_hash() -> str:
-    global _SOURCE_HASH
-    if _SOURCE_HASH is None:
+def source_hash(exercise: str) -> str:
+    """dlcore, the shared grader modules and this exercise's spec (not the other specs)."""
+    if exercise not in _SOURCE_HASHES:
         h = hashlib.sha256()
-        for folder in ("dlcore", "grader"):
-            for path in sorted((ROOT / folder).rglob("*.py")):
-                h.update(str(path.relative_to(ROOT)).encode())
-                h.update(path.read_bytes())
-        _SOURCE_HASH = h.hexdigest()
-    return _SOURCE_HASH
+        paths = sorted((ROOT / "dlcore").rglob("*.py")) + sorted((ROOT / "grader").glob("*.py"))
+        paths.append(ROOT / "grader" / "specs" / f"{exercise}.py")
+        for path in paths:
+            h.update(str(path.relative_to(ROOT)).encode())
+            h.update(path.read_bytes())
+        _SOURCE_HASHES[exercise] = h.hexdigest()
+    return _SOURCE_HASHES[exercise]
 
 
 def _jax_version() -> str:
@@ -71,7 +72,7 @@ def _key(spec, opts) -> str:
     h = hashlib.sha256()
     h.update(
         json.dumps(
-            [spec.id, opts.seed, opts.platform or "default", source_hash(), _jax_version()]
+            [spec.id, opts.seed, opts.platform or "default", source_hash(spec.id), _jax_version()]
         ).encode()
     )
     return h.hexdigest()[:32]

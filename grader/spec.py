@@ -62,7 +62,8 @@ class ProbeInputs:
         import jax.numpy as jnp
 
         def convert(name, v):
-            if name.lstrip("_").startswith("key") or name.endswith("_key"):
+            named = name.lstrip("_").startswith("key") or name.endswith("_key")
+            if named and v.dtype == np.uint32 and v.ndim >= 1 and v.shape[-1] == 2:
                 return jax.random.wrap_key_data(jnp.asarray(v))
             return jnp.asarray(v)
 
