@@ -156,6 +156,7 @@ class _File:
         requester: str | None = None,
         exercise: str = "",
         stub_of: str = "",
+        label: str = "",
     ) -> None:
         key = f"{mod.name}:{name}"
         if name in self.seen:
@@ -173,6 +174,8 @@ class _File:
         else:
             self.need(mod, _names(_signature_nodes(node)), listed, False, name)
             code = _stub(mod, node, exercise, stub_of)
+        if label:
+            code = f"# {label}\n{code}"
         self.blocks.append((name, code))
 
     def render(self, docstring: str) -> str:
@@ -187,8 +190,9 @@ class _File:
         if third:
             head += third + [""]
         body = []
-        consts = [c for n, c in self.blocks if not c.lstrip().startswith(("def ", "class ", "@"))]
-        defs = [c for n, c in self.blocks if c.lstrip().startswith(("def ", "class ", "@"))]
+        is_def = lambda c: c.lstrip().startswith(("def ", "class ", "@", "# "))
+        consts = [c for n, c in self.blocks if not is_def(c)]
+        defs = [c for n, c in self.blocks if is_def(c)]
         if consts:
             body.append("\n".join(consts))
         body += defs
@@ -238,8 +242,10 @@ def generate(exercise) -> dict[Path, str]:
             # a stub offers the same imports as the solution: the tools it is written with
             f.imports |= solution_imports
             for ref in fs.helpers:
-                f.add(_module(ref.split(":")[0]), ref.rsplit(":", 1)[1], solved=True, listed=listed)
+                f.add(_module(ref.split(":")[0]), ref.rsplit(":", 1)[1], solved=True,
+                      listed=listed, label="" if solved else "Given: use it as it is.")
             for ref in (*fs.parts, *fs.tasks):
+                part = ref in fs.parts
                 f.add(
                     _module(ref.split(":")[0]),
                     ref.rsplit(":", 1)[1],
@@ -247,6 +253,9 @@ def generate(exercise) -> dict[Path, str]:
                     listed=listed,
                     exercise=exercise.id,
                     stub_of=ref.rsplit(":", 1)[1],
+                    label="" if solved else (
+                        "A building block: not graded by itself, but the tasks below may use "
+                        "it." if part else "Task: graded."),
                 )
             tasks = ", ".join(r.rsplit(":", 1)[1] for r in fs.tasks)
             if solved:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jax import lax
 
 
+# Given: use it as it is.
 def relu(x: jax.typing.ArrayLike) -> jax.Array:
     r"""Rectified linear unit, elementwise.
 
@@ -37,6 +38,7 @@ def relu(x: jax.typing.ArrayLike) -> jax.Array:
     return jnp.where(x > 0, x, 0)
 
 
+# Given: use it as it is.
 def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Array:
     r"""Softmax along ``axis``.
 
@@ -64,6 +66,7 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
     return unnormalized / jnp.sum(unnormalized, axis=axis, keepdims=True)
 
 
+# A building block: not graded by itself, but the tasks below may use it.
 def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Array:
     r"""Log of the softmax along ``axis``, computed without forming the softmax.
 
@@ -87,6 +90,7 @@ def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> ja
     raise NotImplementedError('q05 log_softmax: write this function (see README.md)')
 
 
+# Task: graded.
 def mlp_forward(params: dict, x: jax.typing.ArrayLike) -> tuple[jax.Array, dict]:
     r"""Forward pass of a ReLU MLP, keeping what the backward pass needs.
 
@@ -115,6 +119,7 @@ def mlp_forward(params: dict, x: jax.typing.ArrayLike) -> tuple[jax.Array, dict]
     raise NotImplementedError('q05 mlp_forward: write this function (see README.md)')
 
 
+# Task: graded.
 def softmax_cross_entropy(logits: jax.typing.ArrayLike, labels: jax.typing.ArrayLike) -> jax.Array:
     r"""Mean softmax cross-entropy between logits and integer class labels.
 
@@ -142,6 +147,7 @@ def softmax_cross_entropy(logits: jax.typing.ArrayLike, labels: jax.typing.Array
     raise NotImplementedError('q05 softmax_cross_entropy: write this function (see README.md)')
 
 
+# Task: graded.
 def mlp_backward(params: dict, cache: dict, labels: jax.typing.ArrayLike) -> dict:
     r"""Gradients of the mean softmax cross-entropy of :func:`mlp_forward`, by hand.
 
@@ -176,6 +182,7 @@ def mlp_backward(params: dict, cache: dict, labels: jax.typing.ArrayLike) -> dic
     raise NotImplementedError('q05 mlp_backward: write this function (see README.md)')
 
 
+# Task: graded.
 def numerical_grad(f: Callable[[Any], jax.Array], params: Any, eps: float = 1e-3) -> Any:
     r"""Central-difference gradient of a scalar function of a params pytree.
 
@@ -212,6 +219,7 @@ def numerical_grad(f: Callable[[Any], jax.Array], params: Any, eps: float = 1e-3
     raise NotImplementedError('q05 numerical_grad: write this function (see README.md)')
 
 
+# Task: graded.
 def sgd_step(params: Any, grads: Any, learning_rate: jax.typing.ArrayLike) -> Any:
     r"""One plain gradient-descent step on a params pytree.
 

@@ -11,6 +11,7 @@ import numpy as np
 from jax import lax
 
 
+# Task: graded.
 def sigmoid(x: jax.typing.ArrayLike) -> jax.Array:
     r"""Logistic sigmoid, elementwise.
 
@@ -33,6 +34,7 @@ def sigmoid(x: jax.typing.ArrayLike) -> jax.Array:
     raise NotImplementedError('q10 sigmoid: write this function (see README.md)')
 
 
+# Task: graded.
 def relu(x: jax.typing.ArrayLike) -> jax.Array:
     r"""Rectified linear unit, elementwise.
 
@@ -54,6 +56,7 @@ def relu(x: jax.typing.ArrayLike) -> jax.Array:
     raise NotImplementedError('q10 relu: write this function (see README.md)')
 
 
+# Task: graded.
 def leaky_relu(x: jax.typing.ArrayLike, negative_slope: jax.typing.ArrayLike = 0.01) -> jax.Array:
     r"""Leaky ReLU, elementwise.
 
@@ -76,6 +79,7 @@ def leaky_relu(x: jax.typing.ArrayLike, negative_slope: jax.typing.ArrayLike = 0
     raise NotImplementedError('q10 leaky_relu: write this function (see README.md)')
 
 
+# Task: graded.
 def tanh(x: jax.typing.ArrayLike) -> jax.Array:
     r"""Hyperbolic tangent, elementwise.
 
@@ -98,6 +102,7 @@ def tanh(x: jax.typing.ArrayLike) -> jax.Array:
     raise NotImplementedError('q10 tanh: write this function (see README.md)')
 
 
+# Task: graded.
 def softplus(x: jax.typing.ArrayLike) -> jax.Array:
     r"""Softplus, a smooth ReLU, elementwise.
 
@@ -120,6 +125,7 @@ def softplus(x: jax.typing.ArrayLike) -> jax.Array:
     raise NotImplementedError('q10 softplus: write this function (see README.md)')
 
 
+# Task: graded.
 def gelu(x: jax.typing.ArrayLike, approximate: bool = True) -> jax.Array:
     r"""Gaussian error linear unit, elementwise.
 
@@ -150,6 +156,7 @@ def gelu(x: jax.typing.ArrayLike, approximate: bool = True) -> jax.Array:
     raise NotImplementedError('q10 gelu: write this function (see README.md)')
 
 
+# Task: graded.
 def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Array:
     r"""Softmax along ``axis``.
 
@@ -172,6 +179,7 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
     raise NotImplementedError('q10 softmax: write this function (see README.md)')
 
 
+# Task: graded.
 def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Array:
     r"""Log of the softmax along ``axis``, computed without forming the softmax.
 

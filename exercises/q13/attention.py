@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 
+# Task: graded.
 def scaled_dot_product_attention(
     q: jax.typing.ArrayLike,
     k: jax.typing.ArrayLike,
@@ -53,6 +54,7 @@ def scaled_dot_product_attention(
     raise NotImplementedError('q13 scaled_dot_product_attention: write this function (see README.md)')
 
 
+# Task: graded.
 def multi_head_attention(
     params: dict,
     x: jax.typing.ArrayLike,
@@ -96,6 +98,7 @@ def multi_head_attention(
     raise NotImplementedError('q13 multi_head_attention: write this function (see README.md)')
 
 
+# Task: graded.
 def bahdanau_attention(
     params: dict,
     query: jax.typing.ArrayLike,
@@ -129,6 +132,7 @@ def bahdanau_attention(
     raise NotImplementedError('q13 bahdanau_attention: write this function (see README.md)')
 
 
+# Task: graded.
 def luong_attention(
     params: dict | None,
     query: jax.typing.ArrayLike,
