@@ -44,9 +44,16 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
             if all(x.status == "not_implemented" for x in todo):
                 if c.task not in shown_todo:
                     shown_todo.add(c.task)
+                    waits = sorted(
+                        {
+                            x.message[len("needs ") :].split(",")[0]
+                            for x in todo
+                            if x.message.startswith("needs ")
+                        }
+                    )
+                    what = f"waiting for {', '.join(waits)}" if waits else "not implemented yet"
                     lines.append(
-                        f"  {paint('TODO', '33'):<9} {c.task}: not implemented yet "
-                        f"({len(todo)} checks waiting)"
+                        f"  {paint('TODO', '33'):<9} {c.task}: {what} ({len(todo)} checks waiting)"
                     )
                 continue
             label = _LABEL.get(c.status, c.status.upper())

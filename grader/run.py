@@ -47,7 +47,7 @@ def _result(check: Check, status: str, message: str = "", hint: str = "", second
         status=status,
         max_score=float(check.weight),
         message=message,
-        hint=hint or (check.hint if status == "wrong" else ""),
+        hint=hint or (check.hint if status in ("wrong", "error") else ""),
         seconds=seconds,
     )
 
@@ -57,7 +57,7 @@ def _error_message(check: Check, info: dict, tasks: dict) -> tuple[str, str, str
     status = info.get("status", "error")
     func = info.get("function")
     if status == "not_implemented":
-        if func and func != check.task and func in tasks:
+        if func and func != check.task:  # another task, or a building block it calls
             return status, f"needs {func}, which is not implemented yet", ""
         return status, f"{check.task} is not implemented yet", ""
     exc = info.get("exception", "Exception")

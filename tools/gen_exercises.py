@@ -180,8 +180,9 @@ class _File:
 
     def render(self, docstring: str) -> str:
         order = lambda line: (line.startswith("from "), line)  # isort: plain imports first
-        std = sorted((i for i in self.imports if _is_std(i)), key=order)
-        third = sorted((i for i in self.imports if not _is_std(i)), key=order)
+        imports = _merge_from_imports(self.imports)
+        std = sorted((i for i in imports if _is_std(i)), key=order)
+        third = sorted((i for i in imports if not _is_std(i)), key=order)
         head = [f'"""{docstring}"""', ""]
         if self.future:
             head += ["from __future__ import annotations", ""]
@@ -197,6 +198,21 @@ class _File:
             body.append("\n".join(consts))
         body += defs
         return "\n".join(head).rstrip("\n") + "\n\n\n" + "\n\n\n".join(body) + "\n"
+
+
+def _merge_from_imports(lines: set[str]) -> set[str]:
+    """``from typing import Any`` + ``from typing import NamedTuple`` -> one line."""
+    merged: dict[str, list[str]] = {}
+    out = set()
+    for line in lines:
+        if line.startswith("from "):
+            module, _, names = line[len("from ") :].partition(" import ")
+            merged.setdefault(module, []).append(names)
+        else:
+            out.add(line)
+    for module, names in merged.items():
+        out.add(f"from {module} import {', '.join(sorted(names))}")
+    return out
 
 
 def _import_line(imp) -> str:
@@ -242,8 +258,13 @@ def generate(exercise) -> dict[Path, str]:
             # a stub offers the same imports as the solution: the tools it is written with
             f.imports |= solution_imports
             for ref in fs.helpers:
-                f.add(_module(ref.split(":")[0]), ref.rsplit(":", 1)[1], solved=True,
-                      listed=listed, label="" if solved else "Given: use it as it is.")
+                f.add(
+                    _module(ref.split(":")[0]),
+                    ref.rsplit(":", 1)[1],
+                    solved=True,
+                    listed=listed,
+                    label="" if solved else "Given: use it as it is.",
+                )
             for ref in (*fs.parts, *fs.tasks):
                 part = ref in fs.parts
                 f.add(
@@ -253,9 +274,13 @@ def generate(exercise) -> dict[Path, str]:
                     listed=listed,
                     exercise=exercise.id,
                     stub_of=ref.rsplit(":", 1)[1],
-                    label="" if solved else (
-                        "A building block: not graded by itself, but the tasks below may use "
-                        "it." if part else "Task: graded."),
+                    label=""
+                    if solved
+                    else (
+                        "A building block: not graded by itself, but the tasks below may use it."
+                        if part
+                        else "Task: graded."
+                    ),
                 )
             tasks = ", ".join(r.rsplit(":", 1)[1] for r in fs.tasks)
             if solved:

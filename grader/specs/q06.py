@@ -64,10 +64,11 @@ _LOSS_TEXT = {
 }
 
 
-def _opt_case(rng, loss, steps=STEPS, dtype="float32", low=-1.0, high=1.0, **hyper):
+def _opt_case(rng, loss, steps=STEPS, dtype="float32", low=-1.0, high=1.0, y_range=None, **hyper):
+    """Params drawn from uniform(low, high); ``y`` from ``y_range`` when given."""
     arrays = {
         "x": ck.uniform(rng, (3,), low, high),
-        "y": ck.uniform(rng, (2, 2), low, high),
+        "y": ck.uniform(rng, (2, 2), *(y_range or (low, high))),
         "z": np.asarray(ck.uniform(rng, (), low, high)),
     }
     if dtype == "bfloat16":
@@ -77,10 +78,10 @@ def _opt_case(rng, loss, steps=STEPS, dtype="float32", low=-1.0, high=1.0, **hyp
 
 
 def _builder(task, chain=False):
-    def make(fns, c, **override):
+    def make(fns, c):
         import optax
 
-        tx = getattr(fns, task)(**{**ck.kwargs_of(c), **override})
+        tx = getattr(fns, task)(**ck.kwargs_of(c))
         if chain:
             tx = optax.chain(optax.clip_by_global_norm(1.0), tx)
         return tx
@@ -135,7 +136,7 @@ def _trajectory_judge(tol_scale=1.0):
         for path in order:
             (g, _), (r, _) = got[path], ref[path]
             if g.shape != r.shape or g.dtype != r.dtype or len(r.shape) == 0:
-                return Failure(f"{where}: {msg}")
+                return Failure(f"{where}: {compare_arrays(_leaf_name(path), g, r) or msg}")
         for t in range(ref[order[0]][0].shape[0]):
             for path in order:
                 g, r = got[path][0][t], ref[path][0][t]
@@ -165,14 +166,14 @@ def _check(name, task, kind, probe, cases, judge, description, hint="", **kw):
     )
 
 
-def _trajectory_check(task, name, builders, description, hint, chain=False, tol_scale=1.0):
+def _trajectory_check(task, name, builders, description, hint, chain=False):
     return _check(
         name,
         task,
         "equivalence",
         _trajectory(task, chain),
         lambda rng: [b(rng) for b in builders],
-        _trajectory_judge(tol_scale),
+        _trajectory_judge(),
         description,
         hint,
     )
@@ -226,7 +227,7 @@ def _state_judge(case, got, ref):
                 f"state{path} ({arr.item()!r}); it must be a jax array",
                 hint=hint,
             )
-    for label, other in (("one", nxt), ("two", later)):
+    for label, other in (("one jitted update", nxt), ("two jitted updates", later)):
         if set(other) != set(init):
             missing = sorted(set(init) - set(other))
             extra = sorted(set(other) - set(init))
@@ -239,8 +240,7 @@ def _state_judge(case, got, ref):
                 if s
             )
             return Failure(
-                f"{where}: after {label} jitted update the state's structure differs from "
-                f"init's ({detail})",
+                f"{where}: after {label} the state's structure differs from init's ({detail})",
                 hint=hint,
             )
         for path in sorted(init):
@@ -248,7 +248,7 @@ def _state_judge(case, got, ref):
             if a.shape != b.shape or a.dtype != b.dtype:
                 return Failure(
                     f"{where}: state{path} is {a.dtype}{list(a.shape)} after init but "
-                    f"{b.dtype}{list(b.shape)} after {label} jitted update",
+                    f"{b.dtype}{list(b.shape)} after {label}",
                     hint=hint,
                 )
     return None
@@ -294,6 +294,16 @@ def _jit_judge(case, got, ref):
     return None
 
 
+def _signature(x):
+    """What jit keys its cache on, for one leaf: shape, dtype and weak type."""
+    import jax
+    import numpy as np
+
+    if isinstance(x, jax.Array):
+        return (x.shape, x.dtype, x.weak_type)
+    return (np.shape(x), np.asarray(x).dtype, isinstance(x, (bool, int, float, complex)))
+
+
 def _retrace_probe(task, calls=4):
     make = _builder(task)
 
@@ -312,12 +322,51 @@ def _retrace_probe(task, calls=4):
 
         step = jax.jit(step)
         p = _params(c)
-        state = tx.init(p)
-        for _ in range(calls):
+        state = first = tx.init(p)
+        for i in range(calls):
             p, state = step(p, state)
-        return {"traces": jnp.asarray(traces[0])}
+            if i == 0:
+                after = state
+        # why a retrace happened: 1 = the state's structure changed, 2 = leaf k changed
+        # shape, dtype or weak type (k in jax.tree.leaves order)
+        cause = [0, -1]
+        if jax.tree.structure(first) != jax.tree.structure(after):
+            cause = [1, -1]
+        else:
+            pairs = zip(jax.tree.leaves(first), jax.tree.leaves(after), strict=True)
+            changed = [k for k, (a, b) in enumerate(pairs) if _signature(a) != _signature(b)]
+            if changed:
+                cause = [2, changed[0]]
+        return {"traces": jnp.asarray(traces[0]), "cause": jnp.asarray(cause, jnp.int32)}
 
     return probe
+
+
+_RETRACE_HINT = (
+    "update must return a state with exactly the structure, shapes, dtypes and weak types of "
+    "the state it got: no Python numbers, None placeholders or weakly typed arrays "
+    "(jnp.full(shape, 0.1) without a dtype) in init's state, and no dtype changes (cast new "
+    "moments back with .astype(old.dtype))"
+)
+
+
+def _retrace_judge(case, got, ref):
+    n = int(got["['traces']"][0])
+    if n == 1:
+        return None
+    code, leaf = (int(v) for v in got["['cause']"][0])
+    why = {
+        0: "",
+        1: ": the state's structure after the first update differs from init's (a None "
+        "or a missing entry replaced by arrays?)",
+        2: f": leaf {leaf} of jax.tree.leaves(state) changes shape, dtype or weak type in "
+        "the first update (a Python number, a weakly typed array or a dtype promotion?)",
+    }[code]
+    return Failure(
+        f"on {case.describe()}: a jitted training step called 4 times in a row traced {n} "
+        f"times (expected 1){why}",
+        hint=_RETRACE_HINT,
+    )
 
 
 # ---- gradients through the optimizer -----------------------------------------------------
@@ -339,7 +388,9 @@ def _hypergrad_probe(task, steps=20):
             (p, _), _ = jax.lax.scan(step, (p0, tx.init(p0)), length=steps)
             return _quadratic(p)
 
-        d_params, d_lr = jax.grad(final_loss, argnums=(0, 1))(_params(c), c["_lr"])
+        # jitted, as optax.inject_hyperparams or a hyperparameter sweep would run it
+        grad = jax.jit(jax.grad(final_loss, argnums=(0, 1)))
+        d_params, d_lr = grad(_params(c), c["_lr"])
         return {"d_params": d_params, "d_learning_rate": d_lr}
 
     return probe
@@ -384,7 +435,12 @@ _SETUPS = {
     "rmsprop": (
         lambda rng: [
             _opt_case(rng, "quadratic", learning_rate=0.01),
-            _opt_case(rng, "rosenbrock", low=-1.2, high=1.2, learning_rate=0.01),
+            # RMSprop's steps are about lr * sign(g) once nu has caught up: bouncing across
+            # the valley floor y = x**2 that way is chaotic (an ulp grows past any tolerance
+            # within 150 steps), so this run starts far from the floor and never reaches it.
+            _opt_case(
+                rng, "rosenbrock", low=1.2, high=1.8, y_range=(-1.0, 0.0), learning_rate=2e-3
+            ),
             _opt_case(rng, "quadratic", learning_rate=0.02, decay=0.99, eps=1e-6),
         ],
         {"learning_rate": 0.01},
@@ -393,9 +449,7 @@ _SETUPS = {
         lambda rng: [
             _opt_case(rng, "quadratic", learning_rate=0.1),
             _opt_case(rng, "rosenbrock", low=-1.2, high=1.2, learning_rate=0.05),
-            _opt_case(
-                rng, "quadratic", learning_rate=0.2, initial_accumulator_value=0.5, eps=1e-5
-            ),
+            _opt_case(rng, "quadratic", learning_rate=0.2, initial_accumulator_value=0.5, eps=1e-5),
         ],
         {"learning_rate": 0.1},
     ),
@@ -421,6 +475,18 @@ _TINY = {
 }
 
 
+# Inside the chain every step is clipped to norm 1 and the params start 2.7 .. 3.7 from the
+# minimum: small enough steps never reach it, so the path is smooth. (Oscillating about the
+# minimum with clipped, sign-like steps is chaotic: rounding differences of a correct
+# implementation would grow past any tolerance.)
+_CHAIN = {
+    "sgd": {"learning_rate": 2e-3, "momentum": 0.9},
+    "rmsprop": {"learning_rate": 0.01},
+    "adagrad": {"learning_rate": 0.05},
+    "adam": {"learning_rate": 0.01},
+}
+
+
 def _common_checks(task, hyper, label):
     """pytree state, jit, retracing, chain, bfloat16, hypergradient, forbidden."""
     lr = hyper["learning_rate"]
@@ -432,7 +498,7 @@ def _common_checks(task, hyper, label):
             task,
             "invariant",
             _state_probe(task),
-            lambda rng: [_opt_case(rng, "quadratic", **hyper)],
+            lambda rng: [_opt_case(rng, "quadratic", steps=2, **hyper)],
             _state_judge,
             f"init(params) returns jax arrays in containers; the state goes through "
             f"jax.jit(update) and back with the same structure, shapes and dtypes{with_hyper}",
@@ -453,24 +519,26 @@ def _common_checks(task, hyper, label):
             batched=False,
             reference=False,
         ),
-        ck.no_retrace(
+        _check(
+            f"{task}: no retracing across steps",
             task,
+            "retrace",
+            _retrace_probe(task),
             lambda rng: [
                 _opt_case(rng, "quadratic", steps=4, **hyper),
                 _opt_case(rng, "quadratic", steps=4, dtype="bfloat16", **hyper),
             ],
-            _retrace_probe(task),
-            name=f"{task}: no retracing across steps",
-            description="a jitted training step called four times with the state it returned "
-            f"traces once (float32 and bfloat16 params){with_hyper}",
-            hint="the state update returns must have exactly the structure, shapes and dtypes "
-            "of the state it got: no Python numbers or None placeholders in init's state, no "
-            "dtype changes (cast new moments back with .astype(old.dtype))",
+            _retrace_judge,
+            "a jitted training step called four times with the state it returned traces "
+            f"once (float32 and bfloat16 params){with_hyper}",
+            _RETRACE_HINT,
+            batched=False,
+            reference=False,
         ),
         _trajectory_check(
             task,
             f"{task}: composes after optax.clip_by_global_norm",
-            [lambda rng: _opt_case(rng, "steep", steps=100, **hyper)],
+            [lambda rng: _opt_case(rng, "steep", steps=100, low=-3.0, high=-2.0, **_CHAIN[task])],
             f"optax.chain(optax.clip_by_global_norm(1.0), {task}(...)) follows optax's "
             f"trajectory for 100 steps, the clipping active at every step{with_hyper}",
             "update must accept update(updates, state, params=None) and transform the "
@@ -493,10 +561,11 @@ def _common_checks(task, hyper, label):
             _hypergrad_probe(task),
             lambda rng: [_hypergrad_case(rng, lr, **rest)],
             ck.match(20),
-            "jax.grad of the loss after 20 steps w.r.t. the initial params and a traced "
-            f"learning rate equals the reference{with_hyper}",
+            "jax.jit(jax.grad(...)) of the loss after 20 steps w.r.t. the initial params and "
+            f"a traced learning rate equals the reference{with_hyper}",
             hint="learning_rate may be a traced array (jax.grad, optax.inject_hyperparams): "
             "don't convert it with float() or test it with a Python if",
+            batched=False,
         ),
         ck.forbidden(task),
     ]
@@ -661,7 +730,10 @@ def _partition(case, out):
     n, b = case.static["num_examples"], case.static["batch_size"]
     got = out[""]
     if got.shape != (n // b, b):
-        return f"expected shape ({n // b}, {b}) (num_examples // batch_size, batch_size), got {got.shape}"
+        return (
+            f"expected shape ({n // b}, {b}) (num_examples // batch_size, batch_size), "
+            f"got {got.shape}"
+        )
     if got.dtype != np.int32:
         return f"expected dtype int32, got {got.dtype}"
     flat = got.ravel()
@@ -693,13 +765,15 @@ def _minibatch_checks():
         ),
         ck.invariant(
             "minibatches",
-            lambda rng: _batch_cases(rng)
-            + [
-                Case(
-                    {"key": ck.key_data(int(rng.integers(0, 2**31)))},
-                    {"num_examples": 64, "batch_size": 16},
-                )
-            ],
+            lambda rng: (
+                _batch_cases(rng)
+                + [
+                    Case(
+                        {"key": ck.key_data(int(rng.integers(0, 2**31)))},
+                        {"num_examples": 64, "batch_size": 16},
+                    )
+                ]
+            ),
             _partition,
             name="minibatches: batches partition a shuffled subset",
             description="shape (num_examples // batch_size, batch_size), int32, distinct "
