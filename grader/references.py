@@ -127,6 +127,8 @@ def _configure_jax(opts):
         os.environ["JAX_PLATFORMS"] = opts.platform
     import jax
 
+    if opts.platform:  # a spec may have imported jax already, so the env var is not enough
+        jax.config.update("jax_platforms", opts.platform)
     if opts.use_cache:
         path = cache_root(opts) / "xla-parent"
         path.mkdir(parents=True, exist_ok=True)

@@ -52,9 +52,8 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
                         }
                     )
                     what = f"waiting for {', '.join(waits)}" if waits else "not implemented yet"
-                    lines.append(
-                        f"  {paint('TODO', '33'):<9} {c.task}: {what} ({len(todo)} checks waiting)"
-                    )
+                    waiting = f"{len(todo)} check{'s' if len(todo) != 1 else ''} waiting"
+                    lines.append(f"  {paint('TODO', '33'):<9} {c.task}: {what} ({waiting})")
                 continue
             label = _LABEL.get(c.status, c.status.upper())
             pad = " " * (9 - len(label))

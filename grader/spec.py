@@ -165,7 +165,17 @@ def unpack_cases(statics: list[dict], arrays: dict) -> list[Case]:
     for name, v in arrays.items():
         i, _, k = name.partition(":")
         per[int(i)][k] = v
-    return [Case(arrays=a, static=s) for a, s in zip(per, statics, strict=True)]
+    return [Case(arrays=a, static=_tuples(s)) for a, s in zip(per, statics, strict=True)]
+
+
+def _tuples(value):
+    """JSON turns the tuples of a case's statics into lists; turn them back, so both sides
+    call with the same (hashable, jit-static) values."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
 
 
 def pack_many(named: list[tuple[str, list[Case]]]) -> tuple[list, dict]:

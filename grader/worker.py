@@ -81,6 +81,9 @@ def main() -> None:
 
     import jax
 
+    if cfg.get("platform"):
+        jax.config.update("jax_platforms", cfg["platform"])
+
     if cfg.get("cache_dir"):
         jax.config.update("jax_compilation_cache_dir", cfg["cache_dir"])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -153,7 +153,7 @@ def _result():
 def test_terminal_report_escapes_control_characters_and_folds_todo():
     text = terminal([_result()], color=False)
     assert "\x1b" not in text and "\r" not in text and "\\x1b" in text
-    assert "TODO      g: not implemented yet (1 checks waiting)" in text
+    assert "TODO      g: not implemented yet (1 check waiting)" in text
     assert "score 1/3" in text
     assert clean("a\x07b\nc") == "a\\x07b\nc"
 

@@ -3,6 +3,7 @@ small CNN trained on digits with the fixed recipe of grader/recipes.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -352,6 +353,22 @@ def _train_probe(fns, c):
     return {"test_accuracy": jnp.asarray(acc, jnp.float32)}
 
 
+_MIN_ACCURACY = 0.95
+_RECIPE = (f"Adam(learning_rate={recipes.DEFAULT_LEARNING_RATE:g}), {recipes.DEFAULT_STEPS} "
+           f"steps of {recipes.DEFAULT_BATCH_SIZE} training images (pixels / 16, in [0, 1]), "
+           "softmax cross-entropy on cnn_apply's logits, init_cnn(key) for the start")
+
+
+def _train_judge(case, got, ref):
+    acc = float(got["['test_accuracy']"][0])
+    n = case.arrays["_y_test"].shape[0]
+    if np.isfinite(acc) and acc >= _MIN_ACCURACY:
+        return None
+    what = f"{acc:.4f} ({round(acc * n)} of {n} test images)" if np.isfinite(acc) else "NaN"
+    return Failure(f"test accuracy {what} is below the required {_MIN_ACCURACY:g} after the "
+                   f"fixed recipe: {_RECIPE}")
+
+
 def _logits_cases(rng):
     return [Case({"key": ck.key_data(1), "x": ck.uniform(rng, (5, 8, 8, 1), 0.0, 1.0)},
                  {"_num_classes": 10}),
@@ -375,7 +392,8 @@ def _logits_shape(case, out):
     n, k = case.arrays["x"].shape[0], case.static["_num_classes"]
     if y.shape != (n, k):
         how = "" if k == 10 else f"init_cnn(key, num_classes={k}), then "
-        return (f"{how}cnn_apply on {n} images gave shape {y.shape}; expected logits of shape "
+        images = "1 image" if n == 1 else f"{n} images"
+        return (f"{how}cnn_apply on {images} gave shape {y.shape}; expected logits of shape "
                 f"({n}, {k})")
     if y.dtype != np.float32:
         return f"logits have dtype {y.dtype}, expected float32"
@@ -418,7 +436,8 @@ def _every_param_learns(case, out):
 
 # ---- checks -----------------------------------------------------------------------------
 
-_PATTERNS_HINT = "patches from strided slices of the padded input, then one einsum"
+# cnn_apply is built from the learner's own layers (CURRICULUM), so its checks call them too.
+_CNN_USES = ("init_cnn", "conv2d", "max_pool", "dense")
 
 CHECKS = (
     # conv2d
@@ -571,7 +590,7 @@ CHECKS = (
         "init_cnn: params are a pytree of float32 arrays", "init_cnn", "invariant",
         ck.call("init_cnn"), lambda rng: [_key_case(0), _key_case(5, num_classes=7)],
         _params_judge, "init_cnn returns a pytree whose leaves are all float32 jax arrays, "
-        "finite, with no all-zero weight matrix",
+        "finite, with no all-zero weight matrix", batched=False,  # eager: Python/NumPy leaves show
         hint="a dict of dicts of jax.random / jnp.zeros arrays, nothing else"),
     ck.prng_discipline(
         "init_cnn", lambda rng: [Case({"key": ck.key_data(1), "_other_key": ck.key_data(2)})],
@@ -583,7 +602,7 @@ CHECKS = (
                               "jax.random and jnp only, and take shapes from Python ints"),
     # cnn_apply
     ck.invariant(
-        "cnn_apply", _logits_cases, _logits_shape, probe=_logits_probe, uses=("init_cnn",),
+        "cnn_apply", _logits_cases, _logits_shape, probe=_logits_probe, uses=_CNN_USES,
         name="cnn_apply: logits of shape (N, num_classes)",
         description="cnn_apply(init_cnn(key, num_classes), x) gives float32 logits of shape "
                     "(N, num_classes) for num_classes 10, 3 and 7, also for N = 1",
@@ -593,25 +612,25 @@ CHECKS = (
         "cnn_apply: works under jit", "cnn_apply", "jit", _cnn_jit_probe,
         lambda rng: [Case({"key": ck.key_data(6), "x": ck.uniform(rng, (3, 8, 8, 1), 0, 1)})],
         _jit_judge("cnn_apply"), "jax.jit(cnn_apply) runs and equals the eager call",
-        uses=("init_cnn",), batched=False,
+        uses=_CNN_USES, batched=False,
         hint="no Python if/while on array values (e.g. on x.max()); the recipe trains under jit"),
     ck.invariant(
         "cnn_apply", _cnn_grad_cases, _every_param_learns, probe=_cnn_grad_probe,
-        uses=("init_cnn",), name="cnn_apply: gradient reaches every parameter",
+        uses=_CNN_USES, name="cnn_apply: gradient reaches every parameter",
         description="jax.grad of the logits w.r.t. params is finite and non-zero for every "
                     "leaf of init_cnn's params",
         hint="every array in params must take part in the logits"),
-    ck.training(
-        "cnn_apply", _digits_case, _train_probe, metric="test_accuracy", threshold=0.95,
-        uses=("init_cnn",), timeout=60.0,
+    dataclasses.replace(ck.training(
+        "cnn_apply", _digits_case, _train_probe, metric="test_accuracy",
+        threshold=_MIN_ACCURACY, uses=_CNN_USES, timeout=60.0,
         name="cnn_apply: TRAIN reaches 95% test accuracy on digits",
-        description="the fixed recipe (grader/recipes.py: Adam, learning rate 3e-3, 600 steps "
-                    "of 64 images, softmax cross-entropy on your logits, one jitted lax.scan) "
-                    "trains init_cnn/cnn_apply on scikit-learn's digits (pixels / 16, in "
-                    "[0, 1]); the test accuracy on the 450 held-out images must reach 0.95",
+        description=f"the fixed recipe of grader/recipes.py ({_RECIPE}, one jitted lax.scan) "
+                    "trains init_cnn/cnn_apply on scikit-learn's digits; the accuracy on the "
+                    "450 held-out test images must reach 0.95",
         hint="return logits (no softmax); He-initialize the weights (never zeros); two 3x3 "
              "convs (16 and 32 channels) with a 2x2 max-pool, a flatten and a dense head are "
              "plenty; the images arrive in [0, 1]: do not rescale them again"),
+        judge=_train_judge),
     ck.forbidden("cnn_apply"),
 )
 
