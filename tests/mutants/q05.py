@@ -148,6 +148,30 @@ def numerical_grad(f, params, eps=1e-3):
 """, status="forbidden"),
 ]
 
+MUTANTS += [
+    Mutant("ce_calls_optax", "softmax_cross_entropy",
+           "softmax_cross_entropy: implemented without forbidden calls", """
+import optax
+
+def softmax_cross_entropy(logits, labels):
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+""", status="forbidden"),
+    Mutant("ce_jax_nn_log_softmax", "softmax_cross_entropy",
+           "softmax_cross_entropy: implemented without forbidden calls", """
+def softmax_cross_entropy(logits, labels):
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
+""", status="forbidden"),
+    Mutant("sgd_step_via_optax", "sgd_step", "sgd_step: implemented without forbidden calls", """
+from optax import sgd as _sgd
+
+def sgd_step(params, grads, learning_rate):
+    tx = _sgd(learning_rate)
+    updates, _ = tx.update(grads, tx.init(params))
+    return jax.tree.map(lambda p, u: p + u, params, updates)
+""", status="forbidden"),
+]
+
 ALTERNATIVES = [
     Alternative("backward_einsum_and_one_hot", "mlp_backward", """
 def mlp_backward(params, cache, labels):
