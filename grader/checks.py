@@ -63,6 +63,26 @@ def call(task: str):
     return run
 
 
+# ---- judging two outputs of one probe ---------------------------------------------------
+
+
+def part(got: dict, key: str) -> dict:
+    """The leaves under ``{key: ...}`` of a probe's dict output, paths relative to it."""
+    prefix = f"['{key}']"
+    return {k[len(prefix) :]: v for k, v in got.items() if k.startswith(prefix)}
+
+
+def halves_agree(first: str, second: str, what: str, *, tol_scale: float = 10.0):
+    """A judge: the probe returned ``{first: ..., second: ...}`` and the two must agree,
+    e.g. ``jit`` vs ``eager``; ``what`` completes "on <case>: <what>: <difference>"."""
+
+    def judge(case, got, ref):
+        msg = compare_trees(part(got, second), part(got, first), tol_scale=tol_scale)
+        return Failure(f"on {case.describe()}: {what}: {msg}") if msg else None
+
+    return judge
+
+
 # ---- check kinds ------------------------------------------------------------------------
 
 
@@ -110,15 +130,7 @@ def jit_matches_eager(
         jitted = jax.jit(lambda *xs, **st: f(*xs, **closed, **st), static_argnames=tuple(static))
         return {"eager": f(*a, **kw), "jit": jitted(*a, **static)}
 
-    def judge(case, got, ref):
-        eager = {k[len("['eager']") :]: v for k, v in got.items() if k.startswith("['eager']")}
-        jit = {k[len("['jit']") :]: v for k, v in got.items() if k.startswith("['jit']")}
-        msg = compare_trees(jit, eager, tol_scale=tol_scale)
-        return (
-            Failure(f"on {case.describe()}: jax.jit result differs from eager: {msg}")
-            if msg
-            else None
-        )
+    judge = halves_agree("eager", "jit", "jax.jit result differs from eager", tol_scale=tol_scale)
 
     return Check(
         name=name or f"{task}: works under jit",
@@ -161,15 +173,7 @@ def vmap_matches_loop(task, cases, *, in_axes=0, name=None, uses=(), hint="", to
             "loop": jax.tree.map(lambda *ys: jnp.stack(ys), *loop),
         }
 
-    def judge(case, got, ref):
-        v = {k[len("['vmap']") :]: x for k, x in got.items() if k.startswith("['vmap']")}
-        lp = {k[len("['loop']") :]: x for k, x in got.items() if k.startswith("['loop']")}
-        msg = compare_trees(v, lp, tol_scale=tol_scale)
-        return (
-            Failure(f"on {case.describe()}: jax.vmap result differs from a loop: {msg}")
-            if msg
-            else None
-        )
+    judge = halves_agree("loop", "vmap", "jax.vmap result differs from a loop", tol_scale=tol_scale)
 
     return Check(
         name=name or f"{task}: works under vmap",
@@ -283,9 +287,8 @@ def prng_discipline(task, cases, *, name=None, uses=(), hint=""):
 
     def judge(case, got, ref):
         out = {k: v for k, (v, _) in got.items()}
-        first = {k[len("['first']") :]: v for k, v in out.items() if k.startswith("['first']")}
-        again = {k[len("['again']") :]: v for k, v in out.items() if k.startswith("['again']")}
-        other = {k[len("['other']") :]: v for k, v in out.items() if k.startswith("['other']")}
+        first, again = part(out, "first"), part(out, "again")
+        other = part(out, "other")
         for p in first:
             msg = compare_arrays(p, again[p], first[p], exact=True)
             if msg:

@@ -135,19 +135,9 @@ def _per_example(fns, c):
     }
 
 
-def _same_halves(case, got, ref):
-    v = {k[len("['vmap']") :]: x for k, x in got.items() if k.startswith("['vmap']")}
-    lp = {k[len("['loop']") :]: x for k, x in got.items() if k.startswith("['loop']")}
-    from grader.judge import compare_trees
-
-    msg = compare_trees(v, lp, tol_scale=20)
-    return (
-        Failure(
-            f"on {case.describe()}: per-example gradients with jax.vmap differ from a loop: {msg}"
-        )
-        if msg
-        else None
-    )
+_same_halves = ck.halves_agree(
+    "loop", "vmap", "per-example gradients with jax.vmap differ from a loop", tol_scale=20
+)
 
 
 def _ce_cases(rng):
@@ -329,19 +319,7 @@ def _fd_judge(case, got, ref):
 
 
 def _jit_judge(what):
-    from grader.judge import compare_trees
-
-    def judge(case, got, ref):
-        eager = {k[len("['eager']") :]: v for k, v in got.items() if k.startswith("['eager']")}
-        jit = {k[len("['jit']") :]: v for k, v in got.items() if k.startswith("['jit']")}
-        msg = compare_trees(jit, eager, tol_scale=10)
-        return (
-            Failure(f"on {case.describe()}: {what} under jax.jit differs from eager: {msg}")
-            if msg
-            else None
-        )
-
-    return judge
+    return ck.halves_agree("eager", "jit", f"{what} under jax.jit differs from eager")
 
 
 def _custom(
@@ -518,8 +496,10 @@ CHECKS = (
         uses=("mlp_forward", "mlp_backward", "softmax_cross_entropy"),
         description="three steps of forward, backward, sgd_step lower the loss",
     ),
-    *[ck.forbidden(t) for t in ("mlp_backward", "numerical_grad", "softmax_cross_entropy",
-                                "sgd_step")],
+    *[
+        ck.forbidden(t)
+        for t in ("mlp_backward", "numerical_grad", "softmax_cross_entropy", "sgd_step")
+    ],
 )
 
 EXERCISE = Exercise(

@@ -10,7 +10,6 @@ import numpy as np
 
 from grader import checks as ck
 from grader import recipes  # module level: the worker refuses grader imports once it runs
-from grader.judge import compare_trees
 from grader.spec import Case, Check, Exercise, Failure, FileSpec
 
 # ---- shared helpers ---------------------------------------------------------------------
@@ -30,20 +29,8 @@ def _call(task):
     return run
 
 
-def _halves(got, a, b):
-    pa, pb = f"['{a}']", f"['{b}']"
-    return ({k[len(pa):]: v for k, v in got.items() if k.startswith(pa)},
-            {k[len(pb):]: v for k, v in got.items() if k.startswith(pb)})
-
-
 def _jit_judge(what):
-    def judge(case, got, ref):
-        eager, jit = _halves(got, "eager", "jit")
-        msg = compare_trees(jit, eager, tol_scale=10)
-        return Failure(f"on {case.describe()}: {what} under jax.jit differs from eager: {msg}") \
-            if msg else None
-
-    return judge
+    return ck.halves_agree("eager", "jit", f"{what} under jax.jit differs from eager")
 
 
 def _custom(name, task, kind, probe, cases, judge, description, *, uses=(), reference=False,
