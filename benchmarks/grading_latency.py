@@ -84,7 +84,7 @@ def main() -> None:
             f"{ex:<9} {cold:7.2f} {warm:7.2f} {cold / base:10.1f}x {warm / base:10.1f}x"
             f"  {name} {secs:.2f} s"
         )
-        training = {k: v for k, v in per_check.items() if "training" in k}
+        training = {k: v for k, v in per_check.items() if "train" in k.lower()}
         for k, v in training.items():
             print(f"{'':<9} training check {k!r}: {v:.2f} s (warm)")
 
