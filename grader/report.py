@@ -67,7 +67,10 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
             f"{n_pass} of {len(ex.checks)} checks, {len(done)} of {len(tasks)} tasks "
             f"pass ({ex.seconds:.1f} s on {ex.backend})"
         )
-        for note in ex.notes:
+        notes = list(ex.notes)
+        if verbose and not any(n.startswith("worker confinement") for n in notes):
+            notes.append(f"worker confinement: {ex.confinement}")
+        for note in notes:
             lines.append(f"  note: {clean(note)}")
         lines.append("")
     if len(results) > 1:
@@ -109,6 +112,7 @@ def as_json(results: list[ExerciseResult]) -> str:
             for r in results
         ),
         "exercise": results[0].exercise if len(results) == 1 else [r.exercise for r in results],
+        "confinement": sorted({r.confinement for r in results}),
         "tests": tests,
     }
     return json.dumps(doc, indent=2, sort_keys=True)

@@ -27,7 +27,22 @@ class Options:
     use_cache: bool = True
     import_timeout: float = 90.0
     exercise_timeout: float = 600.0
-    limits: dict | None = None
+    instructor: bool = False
+    salt: str | None = None
+    confine: bool = True  # OS limits and, as root, an unprivileged user for the worker
+    check_timeout: float | None = None  # caps every check's own deadline
+
+    def deadline(self, check) -> float:
+        return min(check.timeout, self.check_timeout or check.timeout)
+
+    @property
+    def input_seed(self) -> int:
+        """Instructor mode draws inputs from the secret salt, never from --seed."""
+        if self.instructor and self.salt:
+            import hashlib
+
+            return int.from_bytes(hashlib.sha256(self.salt.encode()).digest()[:4], "big")
+        return self.seed
 
 
 def case_rng(seed: int, check: Check) -> np.random.Generator:
@@ -110,6 +125,8 @@ class _Session:
         self.worker = None
         self.ready = None
         self.outputs: list[str] = []
+        self.left_behind = 0
+        self.plan = _confinement_plan(opts)
 
     def start(self):
         self.worker = Worker(
@@ -117,7 +134,7 @@ class _Session:
             self.files,
             platform=self.opts.platform,
             cache_dir=references.worker_cache_dir(self.opts),
-            limits=self.opts.limits,
+            confine=self.plan,
         )
 
     def wait_ready(self):
@@ -144,7 +161,18 @@ class _Session:
         if self.worker is not None:
             self.worker.close()
             self.outputs.append(self.worker.output.text())
+            self.left_behind += self.worker.left_behind
             self.worker = None
+
+
+def _confinement_plan(opts: Options) -> dict:
+    from grader import confine
+
+    if not opts.confine:
+        return {}
+    hide = [str(references.ROOT / d) for d in ("solutions", "dlcore", "exercises", "tests")]
+    hide.append(str(references.cache_root(opts)))
+    return confine.plan(instructor=opts.instructor, hide=hide)
 
 
 def grade(
@@ -167,6 +195,18 @@ def grade(
             )
         return result
 
+    if opts.instructor:
+        linked = [f for f in files if os.path.islink(f)] or (
+            [folder] if os.path.islink(folder) else []
+        )
+        if linked:
+            msg = (
+                f"{os.path.basename(linked[0])} is a symlink: in instructor mode a "
+                "submission must be the files themselves"
+            )
+            result.checks = [_result(c, "tamper", msg) for c in spec.checks]
+            return result
+
     # Static checks first: they need nothing but the source text.
     violations: dict[str, str] = {}
     for path in files:
@@ -179,7 +219,7 @@ def grade(
     session = _Session(spec, files, opts, remaining)
     session.start()  # the worker imports JAX while the parent builds inputs and references
     try:
-        cases = build_cases(spec, opts.seed)
+        cases = build_cases(spec, opts.input_seed)
         refs = references.compute(spec, cases, opts)
         set_backend(refs.backend)
         result.backend = refs.backend
@@ -251,6 +291,11 @@ def grade(
         session.stop()
     _stubs_earn_nothing(result)
     result.output = "".join(session.outputs)
+    result.confinement = ", ".join((session.ready or {}).get("confinement") or []) or "none"
+    if opts.instructor:
+        result.notes.append(f"worker confinement: {result.confinement}")
+    if session.left_behind:
+        result.notes.append(f"killed {session.left_behind} process(es) the submission left running")
     result.seconds = time.monotonic() - t_start
     return result
 
@@ -272,7 +317,7 @@ def _prefetch(session: _Session, spec: Exercise, cases, violations, refs) -> Non
     if not todo:
         return
     statics, arrays = pack_many([(c.name, cases[c.name]) for c in todo])
-    budget = min(sum(c.timeout for c in todo), session.remaining())
+    budget = min(sum(session.opts.deadline(c) for c in todo), session.remaining())
     try:
         session.worker.send(
             {"type": "prefetch", "statics": statics}, {k: (v, "numpy") for k, v in arrays.items()}
@@ -325,11 +370,11 @@ def _run_check(session: _Session, check: Check, cases, ref_outputs, tasks) -> Ch
             {"type": "run", "check": check.name, "statics": statics},
             {k: (v, "numpy") for k, v in arrays.items()},
         )
-        header, got = session.worker.receive(min(check.timeout, session.remaining()))
+        header, got = session.worker.receive(min(session.opts.deadline(check), session.remaining()))
     except WorkerGone as e:
         if e.status == "timeout":
             msg = (
-                f"on {what}: no result within {check.timeout:g} s "
+                f"on {what}: no result within {session.opts.deadline(check):g} s "
                 "(an endless loop, or a long Python loop unrolled under jit?)"
             )
             hint = "use lax.scan / lax.fori_loop / vmap instead of long Python loops"

@@ -14,11 +14,18 @@ import tempfile
 import threading
 import time
 
+from grader import confine as confine_mod
 from grader import protocol
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT_CAP = 64 * 1024
+
+
+def _owned_dir(path: str, uid: int) -> str:
+    os.makedirs(path, exist_ok=True)
+    os.chown(path, uid, uid)
+    return path
 
 
 class WorkerGone(Exception):
@@ -54,7 +61,11 @@ class _Output:
 
 
 class Worker:
-    """One worker process grading one exercise's files."""
+    """One worker process grading one exercise's files.
+
+    ``confine`` is the plan from :func:`grader.confine.plan` (limits, user, hidden paths);
+    the worker applies it to itself before importing anything of the learner's.
+    """
 
     def __init__(
         self,
@@ -63,14 +74,18 @@ class Worker:
         *,
         platform: str | None,
         cache_dir: str | None,
-        limits: dict | None = None,
-        scratch: str | None = None,
+        confine: dict | None = None,
     ):
         self.nonce = secrets.token_hex(16)
-        self._scratch = (
-            tempfile.TemporaryDirectory(prefix="dlcore-worker-") if scratch is None else None
+        self._scratch = tempfile.TemporaryDirectory(
+            prefix="dlcore-worker-", ignore_cleanup_errors=True
         )
-        home = scratch or self._scratch.name
+        home = self._scratch.name
+        run_as = (confine or {}).get("run_as")
+        if run_as is not None:
+            os.chown(home, run_as, run_as)
+            if cache_dir:
+                cache_dir = _owned_dir(os.path.join(cache_dir, f"uid{run_as}"), run_as)
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
         env = {
@@ -83,6 +98,7 @@ class Worker:
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
             "TF_CPP_MIN_LOG_LEVEL": "3",
         }
+        self.started = confine_mod.start_ticks()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", WORKER],
             stdin=subprocess.PIPE,
@@ -105,7 +121,7 @@ class Worker:
             "files": files,
             "platform": platform or "",
             "cache_dir": cache_dir,
-            "limits": limits or {},
+            "confine": confine or {},
         }
         try:
             self.proc.stdin.write((json.dumps(cfg) + "\n").encode())
@@ -113,6 +129,7 @@ class Worker:
         except BrokenPipeError:
             pass
         self._buf = b""
+        self.left_behind = 0
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -207,6 +224,8 @@ class Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        # daemons the learner started in a new session were reparented to us: kill them too
+        self.left_behind += confine_mod.sweep(self.proc.pid, self.started)
 
     def close(self) -> None:
         try:
@@ -225,5 +244,4 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
-        if self._scratch is not None:
-            self._scratch.cleanup()
+        self._scratch.cleanup()

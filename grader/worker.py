@@ -29,14 +29,17 @@ def _bootstrap() -> dict:
     return cfg
 
 
-def _set_limits(limits: dict) -> None:
-    import resource
-
-    for name, value in limits.items():
-        res = getattr(resource, name)
-        soft, hard = resource.getrlimit(res)
-        new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(res, (min(value, new_hard), new_hard))
+def _read_sources(paths: list[str]) -> dict[str, str | BaseException]:
+    """The learner's files, read once, before privileges are dropped (then they are run
+    from this text: a file swapped on disk afterwards changes nothing)."""
+    out: dict[str, str | BaseException] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                out[path] = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            out[path] = e
+    return out
 
 
 class _ImportBlocker:
@@ -67,8 +70,10 @@ def _config_snapshot(jax) -> dict:
 
 def main() -> None:
     cfg = _bootstrap()
-    if cfg.get("limits"):
-        _set_limits(cfg["limits"])
+    sources = _read_sources(cfg["files"])
+    from grader import confine
+
+    confinement = confine.apply_in_worker(cfg.get("confine") or {})
     os.environ["JAX_PLATFORMS"] = cfg.get("platform") or ""
     import numpy as np
 
@@ -121,8 +126,10 @@ def main() -> None:
     sys.meta_path.insert(0, blocker)
     learner_files = cfg["files"]
 
-    # Load the learner's files by path, under unique names, so nothing can shadow them.
-    import importlib.util
+    # Run the learner's files from the text read above, under unique module names, so
+    # nothing in the submission folder can shadow a module or be imported instead.
+    import linecache
+    import types
 
     namespace: dict[str, object] = {}
     load_errors = []
@@ -130,10 +137,15 @@ def main() -> None:
     for i, path in enumerate(learner_files):
         modname = f"_learner_{nonce[:8]}_{i}"
         try:
-            spec = importlib.util.spec_from_file_location(modname, path)
-            module = importlib.util.module_from_spec(spec)
+            source = sources[path]
+            if isinstance(source, BaseException):
+                raise source
+            # tracebacks show the learner's lines even after privileges are dropped
+            linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+            module = types.ModuleType(modname)
+            module.__file__ = path
             sys.modules[modname] = module
-            spec.loader.exec_module(module)
+            exec(compile(source, path, "exec"), module.__dict__)
             namespace.update({k: getattr(module, k) for k in dir(module)})
         except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt included
             load_errors.append(describe_exception(e, learner_files, during="import"))
@@ -156,6 +168,7 @@ def main() -> None:
         {
             "type": "ready",
             "tasks": tasks,
+            "confinement": confinement,
             "load_errors": load_errors,
             "tamper": tampered,
             "import_seconds": import_seconds,
