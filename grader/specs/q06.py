@@ -393,7 +393,9 @@ _SETUPS = {
         lambda rng: [
             _opt_case(rng, "quadratic", learning_rate=0.1),
             _opt_case(rng, "rosenbrock", low=-1.2, high=1.2, learning_rate=0.05),
-            _opt_case(rng, "quadratic", learning_rate=0.2, initial_accumulator_value=0.5, eps=1e-5),
+            _opt_case(
+                rng, "quadratic", learning_rate=0.2, initial_accumulator_value=0.5, eps=1e-5
+            ),
         ],
         {"learning_rate": 0.1},
     ),
@@ -691,15 +693,13 @@ def _minibatch_checks():
         ),
         ck.invariant(
             "minibatches",
-            lambda rng: (
-                _batch_cases(rng)
-                + [
-                    Case(
-                        {"key": ck.key_data(int(rng.integers(0, 2**31)))},
-                        {"num_examples": 64, "batch_size": 16},
-                    )
-                ]
-            ),
+            lambda rng: _batch_cases(rng)
+            + [
+                Case(
+                    {"key": ck.key_data(int(rng.integers(0, 2**31)))},
+                    {"num_examples": 64, "batch_size": 16},
+                )
+            ],
             _partition,
             name="minibatches: batches partition a shuffled subset",
             description="shape (num_examples // batch_size, batch_size), int32, distinct "
