@@ -101,6 +101,7 @@ def as_json(results: list[ExerciseResult]) -> str:
                     "task": c.task,
                     "kind": c.kind,
                     "exercise": ex.exercise,
+                    "submission": ex.path,
                 }
             )
     doc = {
@@ -113,6 +114,16 @@ def as_json(results: list[ExerciseResult]) -> str:
         ),
         "exercise": results[0].exercise if len(results) == 1 else [r.exercise for r in results],
         "confinement": sorted({r.confinement for r in results}),
+        "submissions": [
+            {
+                "exercise": r.exercise,
+                "path": r.path,
+                "score": r.score,
+                "max_score": r.max_score,
+                "notes": r.notes,
+            }
+            for r in results
+        ],
         "tests": tests,
     }
     return json.dumps(doc, indent=2, sort_keys=True)
