@@ -171,7 +171,8 @@ def _confinement_plan(opts: Options) -> dict:
     if not opts.confine:
         return {}
     hide = [str(references.ROOT / d) for d in ("solutions", "dlcore", "exercises", "tests")]
-    hide.append(str(references.cache_root(opts)))
+    # the parent's caches; the worker keeps its own compilation cache
+    hide += [str(references.cache_root(opts) / d) for d in ("refs", "xla-parent")]
     return confine.plan(instructor=opts.instructor, hide=hide)
 
 
