@@ -113,6 +113,8 @@ def jit_matches_eager(
     def judge(case, got, ref):
         eager = {k[len("['eager']") :]: v for k, v in got.items() if k.startswith("['eager']")}
         jit = {k[len("['jit']") :]: v for k, v in got.items() if k.startswith("['jit']")}
+        if not eager or not jit:  # an honest probe always has both: a forged answer
+            return Failure(f"on {case.describe()}: the worker sent no eager or no jit output")
         msg = compare_trees(jit, eager, tol_scale=tol_scale)
         return (
             Failure(f"on {case.describe()}: jax.jit result differs from eager: {msg}")
@@ -164,6 +166,8 @@ def vmap_matches_loop(task, cases, *, in_axes=0, name=None, uses=(), hint="", to
     def judge(case, got, ref):
         v = {k[len("['vmap']") :]: x for k, x in got.items() if k.startswith("['vmap']")}
         lp = {k[len("['loop']") :]: x for k, x in got.items() if k.startswith("['loop']")}
+        if not v or not lp:  # an honest probe always has both: a forged answer
+            return Failure(f"on {case.describe()}: the worker sent no vmap or no loop output")
         msg = compare_trees(v, lp, tol_scale=tol_scale)
         return (
             Failure(f"on {case.describe()}: jax.vmap result differs from a loop: {msg}")

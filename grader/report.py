@@ -25,8 +25,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean(text: str) -> str:
-    """Escapes terminal control characters (ANSI escapes, ``\\r``) so none reach the report."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Escapes terminal control characters (ANSI escapes, ``\\r``) so none reach the report,
+    and lone surrogates, which no terminal or file encoding can write."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fmt_score(x: float) -> str:

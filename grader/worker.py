@@ -80,8 +80,13 @@ def main() -> None:
     from grader import protocol
 
     res_fd, cmd_fd, nonce = cfg["res_fd"], cfg["cmd_fd"], cfg["nonce"]
+    me = os.getpid()
 
     def send(header, arrays=None):
+        if os.getpid() != me:
+            # a process the learner forked came back into this loop: it must neither answer
+            # (a second frame would desynchronize the protocol) nor read the next command
+            os._exit(0)
         protocol.write_frame(res_fd, protocol.encode({**header, "nonce": nonce}, arrays))
 
     import jax
@@ -148,7 +153,7 @@ def main() -> None:
             exec(compile(source, path, "exec"), module.__dict__)
             namespace.update({k: getattr(module, k) for k in dir(module)})
         except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt included
-            load_errors.append(describe_exception(e, learner_files, during="import"))
+            load_errors.append(_describe(describe_exception, e, learner_files, "import"))
     import_seconds = time.perf_counter() - t0
     tampered = tamper_report()
     if blocker.attempts:
@@ -251,12 +256,37 @@ def main() -> None:
         except _BadOutput as e:
             send({"type": "result", "check": check.name, "status": "wrong", "message": str(e)})
         except BaseException as e:  # noqa: B036 - a task may raise SystemExit on purpose
-            info = describe_exception(e, learner_files, during="call")
+            info = _describe(describe_exception, e, learner_files, "call")
+            if blocker.attempts:  # the task tried to import an answer and failed doing so
+                info = {
+                    **info,
+                    "status": "forbidden",
+                    "message": f"imports {blocker.attempts[0]!r}, which is refused",
+                }
             send({"type": "result", "check": check.name, **info})
 
 
 class _MissingTask(Exception):
     pass
+
+
+def _describe(describe_exception, e: BaseException, files, during: str) -> dict:
+    """``describe_exception``, or a minimal description when even that fails (an exception
+    whose ``__str__`` raises or never ends is the learner's, and must not kill the worker)."""
+    try:
+        return describe_exception(e, files, during=during)
+    except BaseException:  # noqa: B036
+        try:
+            name = str(type(e).__name__)[:200]
+        except BaseException:  # noqa: B036
+            name = "Exception"
+        return {
+            "status": "error",
+            "exception": name,
+            "mro": [name],
+            "message": "(the exception's message could not be read)",
+            "during": during,
+        }
 
 
 class _BadOutput(Exception):
