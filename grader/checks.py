@@ -77,7 +77,12 @@ def halves_agree(first: str, second: str, what: str, *, tol_scale: float = 10.0)
     e.g. ``jit`` vs ``eager``; ``what`` completes "on <case>: <what>: <difference>"."""
 
     def judge(case, got, ref):
-        msg = compare_trees(part(got, second), part(got, first), tol_scale=tol_scale)
+        a, b = part(got, first), part(got, second)
+        if not a or not b:  # an honest probe always returns both: a forged answer
+            return Failure(
+                f"on {case.describe()}: the worker sent no {first} or no {second} output"
+            )
+        msg = compare_trees(b, a, tol_scale=tol_scale)
         return Failure(f"on {case.describe()}: {what}: {msg}") if msg else None
 
     return judge

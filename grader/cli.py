@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -103,6 +104,38 @@ def _parser() -> argparse.ArgumentParser:
         help="where caches live (default $DLCORE_GRADER_CACHE or ~/.cache/dlcore-grader)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="describe passing checks too")
+    p.add_argument(
+        "--task",
+        action="append",
+        metavar="NAME",
+        help="grade only this task (repeatable), e.g. --task softmax",
+    )
+    p.add_argument(
+        "--check-timeout",
+        type=float,
+        metavar="S",
+        help="cap every check's wall-clock deadline at S seconds",
+    )
+    p.add_argument(
+        "--import-timeout",
+        type=float,
+        default=90.0,
+        metavar="S",
+        help="how long importing a submission may take (default 90)",
+    )
+    p.add_argument(
+        "--instructor",
+        action="store_true",
+        help="grade submissions: inputs come from --salt, references stay in memory, "
+        "symlinked files are refused, and (as root) the worker cannot see "
+        "dlcore/, solutions/ or the caches",
+    )
+    p.add_argument(
+        "--salt",
+        metavar="SECRET",
+        default=os.environ.get("DLCORE_GRADER_SALT"),
+        help="instructor mode's secret (default $DLCORE_GRADER_SALT)",
+    )
     return p
 
 
@@ -116,11 +149,23 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
+    if args.instructor and not args.salt:
+        print(
+            "grader: --instructor needs a secret --salt (or $DLCORE_GRADER_SALT)", file=sys.stderr
+        )
+        return 2
+    from grader.confine import become_subreaper
+
+    become_subreaper()  # daemons a submission detaches come back to us, to be killed
     opts = Options(
+        instructor=args.instructor,
+        salt=args.salt,
         seed=args.seed,
         platform={"cuda": "gpu"}.get(args.device, args.device),
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
+        import_timeout=args.import_timeout,
+        check_timeout=args.check_timeout,
     )
     results = []
     t0 = time.monotonic()
@@ -135,7 +180,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         files = [os.path.abspath(os.path.join(folder, n)) for n in names]
+
         sub = spec if only is None else _restrict(spec, names)
+        if args.task:
+            unknown = sorted(set(args.task) - set(sub.tasks))
+            if unknown:
+                print(
+                    f"grader: {ex_id} has no task {unknown[0]!r} (tasks: {', '.join(sub.tasks)})",
+                    file=sys.stderr,
+                )
+                return 2
+            sub = dataclasses.replace(
+                sub, checks=tuple(c for c in sub.checks if c.task in args.task)
+            )
         try:
             display = os.path.relpath(folder)
         except ValueError:

@@ -8,6 +8,7 @@ the advice of GRADER.md's table of usual JAX mistakes.
 from __future__ import annotations
 
 import os
+import re
 import traceback
 
 # (exception class name, message fragment or "", hint); first match wins.
@@ -66,12 +67,58 @@ _HINTS = [
     ("RecursionError", "", "unbounded recursion: write the loop iteratively or with lax.scan"),
     ("MemoryError", "", "an allocation far larger than the inputs: check shapes before allocating"),
     ("ZeroDivisionError", "", "a Python division by zero: guard with jnp.where or add eps"),
+    (
+        "",
+        "RESOURCE_EXHAUSTED",
+        "an allocation far larger than the inputs: check shapes before allocating",
+    ),
+    (
+        "SystemExit",
+        "",
+        "graded code must return a value: do not call sys.exit() or exit() in an exercise file",
+    ),
+    (
+        "KeyboardInterrupt",
+        "",
+        "graded code must return a value; do not raise KeyboardInterrupt",
+    ),
+    (
+        "EOFError",
+        "",
+        "graded code gets no input: do not call input(); take values from the arguments",
+    ),
+    (
+        "BlockingIOError",
+        "",
+        "the submission started too many processes or threads; graded code must not fork",
+    ),
+    (
+        "OSError",
+        "File too large",
+        "a file grew past the grader's file-size limit: graded code should not write files",
+    ),
+    (
+        "PermissionError",
+        "",
+        "graded code runs unprivileged: it may not signal other processes, change user or "
+        "write outside its own directory",
+    ),
+    (
+        "ValueError",
+        "I/O operation on closed file",
+        "do not close sys.stdout or sys.stderr in graded code",
+    ),
+    (
+        "ImportError",
+        "is not allowed in a graded submission",
+        "write the function yourself: answers may not come from dlcore, solutions or grader",
+    ),
 ]
 
 
 def hint_for(mro: list[str], message: str) -> str:
     for cls, fragment, hint in _HINTS:
-        if cls in mro and fragment.lower() in message.lower():
+        if (not cls or cls in mro) and fragment.lower() in message.lower():
             return hint
     return ""
 
@@ -85,6 +132,9 @@ def _learner_frame(tb, learner_files):
     return found
 
 
+_GRADER_PATH = re.compile(r"\S*grader/\S*")
+
+
 def _trim(message: str) -> str:
     """Drops the parts of JAX's messages that point at grader internals or at docs."""
     keep = []
@@ -93,13 +143,23 @@ def _trim(message: str) -> str:
             continue
         keep.append(line)
     text = "\n".join(keep).strip()
+    if not text and message.strip():  # every line named the grader: keep the first, scrubbed
+        text = _GRADER_PATH.sub("(the grader's probe)", message.strip().splitlines()[0])
     return text if len(text) <= 1200 else text[:1200] + " ..."
+
+
+def _safe_str(e: BaseException) -> str:
+    try:
+        text = str(e)
+        return text if isinstance(text, str) else "(no message)"
+    except Exception:  # a learner's exception whose __str__ raises
+        return "(the exception's message could not be read)"
 
 
 def describe_exception(e: BaseException, learner_files, during: str) -> dict:
     """Plain-data description of ``e``, pointing at the learner's innermost line."""
-    mro = [c.__name__ for c in type(e).__mro__]
-    message = _trim(str(e))
+    mro = [str(c.__name__) for c in type(e).__mro__]
+    message = _trim(_safe_str(e))
     info = {
         "status": "error",
         "exception": type(e).__name__,

@@ -108,7 +108,10 @@ def compare_arrays(
         mismatch = rnan & ~((g == r) & ~np.isnan(r))
         if mismatch.any():
             idx = np.unravel_index(np.argmax(mismatch), g.shape)
-            return f"{label}: expected {_fmt(ref[idx])} at {_where(idx)}, got {_fmt(got[idx])}"
+            msg = f"{label}: expected {_fmt(ref[idx])} at {_where(idx)}, got {_fmt(got[idx])}"
+            if np.isnan(r[idx]) and np.isnan(g[idx]):
+                msg += " (NaN never counts as equal, not even to NaN: compute finite values)"
+            return msg
     d_rtol, d_atol = tolerance(ref.dtype, tol_scale)
     rtol = d_rtol if rtol is None else rtol
     atol = d_atol if atol is None else atol

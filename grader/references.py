@@ -11,6 +11,10 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +34,77 @@ def cache_root(opts) -> Path:
     return Path(base)
 
 
-def worker_cache_dir(opts) -> str | None:
-    """The worker's own compilation cache, apart from the parent's (it is untrusted)."""
-    if not opts.use_cache:
-        return None
-    path = cache_root(opts) / "xla-worker"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+_CACHE_ENTRY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}-(cache|atime)$")
+_MAX_ENTRY = 64 << 20  # bytes of one published entry (the worker's file-size limit)
+_MAX_PUBLISHED = 512 << 20  # bytes a grading may add to one key's entries
+
+
+class WorkerCache:
+    """The worker's compilation cache, which a submission can write: so it holds only
+    programs compiled for exactly these learner files.
+
+    XLA's cache is keyed by the program alone, and a worker may write any bytes into it: a
+    submission could store a wrong executable under the key of a program another
+    submission compiles later (same code, same shapes) and make an honest submission fail.
+    So each grading gets a private, writable scratch copy of the entries published for a key
+    of its learner files' contents (plus grader, dlcore and JAX versions and the exercise);
+    afterwards the parent publishes the entries the worker added, owned by the parent and
+    read-only to workers. A submission can thus spoil only the cache of its own exact files.
+    """
+
+    def __init__(self, opts, exercise: str, sources: list[bytes], run_as: int | None):
+        h = hashlib.sha256()
+        h.update(
+            json.dumps(
+                [exercise, opts.platform or "default", source_hash(exercise), _jax_version()]
+            ).encode()
+        )
+        for data in sources:
+            h.update(hashlib.sha256(data).digest())
+        self.published = cache_root(opts) / "xla-worker" / h.hexdigest()[:32]
+        self.run_as = run_as
+        self.path = tempfile.mkdtemp(prefix="dlcore-xla-")
+        seeded = set()
+        if self.published.is_dir():
+            for entry in os.scandir(self.published):
+                if _CACHE_ENTRY.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    target = os.path.join(self.path, entry.name)
+                    try:
+                        os.link(entry.path, target)  # read-only to the worker: not its file
+                    except OSError:
+                        shutil.copyfile(entry.path, target)
+                    seeded.add(entry.name)
+        self._seeded = seeded
+        if run_as is not None:
+            os.chown(self.path, run_as, run_as)
+
+    def publish(self) -> None:
+        """Keeps the entries the worker compiled; then drops the scratch copy."""
+        try:
+            added = 0
+            for entry in os.scandir(self.path):
+                if entry.name in self._seeded or not _CACHE_ENTRY.match(entry.name):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                # a regular file the worker wrote itself (not a link to someone else's file)
+                owner_ok = self.run_as is None or st.st_uid == self.run_as
+                if not (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and owner_ok):
+                    continue
+                if st.st_size > _MAX_ENTRY or added + st.st_size > _MAX_PUBLISHED:
+                    continue
+                self.published.mkdir(parents=True, exist_ok=True)
+                final = self.published / entry.name
+                if final.exists():
+                    continue
+                tmp = self.published / f".{entry.name}.{os.getpid()}"
+                shutil.copyfile(entry.path, tmp)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, final)
+                added += st.st_size
+        except OSError:
+            pass  # a cache that cannot be written only makes the next run slower
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 @dataclasses.dataclass
@@ -72,7 +140,13 @@ def _key(spec, opts) -> str:
     h = hashlib.sha256()
     h.update(
         json.dumps(
-            [spec.id, opts.seed, opts.platform or "default", source_hash(spec.id), _jax_version()]
+            [
+                spec.id,
+                opts.input_seed,
+                opts.platform or "default",
+                source_hash(spec.id),
+                _jax_version(),
+            ]
         ).encode()
     )
     return h.hexdigest()[:32]
@@ -155,7 +229,9 @@ class _Fns:
 
 def compute(spec, cases: dict, opts) -> References:
     path = cache_root(opts) / "refs" / _key(spec, opts)
-    if opts.use_cache:
+    # secret-salt references never touch the disk, where a submission might find them
+    store = opts.use_cache and not opts.instructor
+    if store:
         hit = _load(path)
         if hit is not None and set(hit.outputs) >= {c.name for c in spec.checks if c.reference}:
             return hit
@@ -181,6 +257,6 @@ def compute(spec, cases: dict, opts) -> References:
             continue
         outputs[check.name] = split_outputs(flat, len(cases[check.name]))
     refs = References(outputs, jax.default_backend(), errors)
-    if opts.use_cache and not errors:
+    if store and not errors:
         _save(path, refs)
     return refs

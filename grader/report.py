@@ -25,8 +25,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean(text: str) -> str:
-    """Escapes terminal control characters (ANSI escapes, ``\\r``) so none reach the report."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Escapes terminal control characters (ANSI escapes, ``\\r``) so none reach the report,
+    and lone surrogates, which no terminal or file encoding can write."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fmt_score(x: float) -> str:
@@ -73,7 +75,10 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
             f"{n_pass} of {len(ex.checks)} checks, {len(done)} of {len(tasks)} tasks "
             f"pass ({ex.seconds:.1f} s on {ex.backend})"
         )
-        for note in ex.notes:
+        notes = list(ex.notes)
+        if verbose and not any(n.startswith("worker confinement") for n in notes):
+            notes.append(f"worker confinement: {ex.confinement}")
+        for note in notes:
             lines.append(f"  note: {clean(note)}")
         lines.append("")
     if len(results) > 1:
@@ -104,6 +109,7 @@ def as_json(results: list[ExerciseResult]) -> str:
                     "task": c.task,
                     "kind": c.kind,
                     "exercise": ex.exercise,
+                    "submission": ex.path,
                 }
             )
     doc = {
@@ -115,6 +121,17 @@ def as_json(results: list[ExerciseResult]) -> str:
             for r in results
         ),
         "exercise": results[0].exercise if len(results) == 1 else [r.exercise for r in results],
+        "confinement": sorted({r.confinement for r in results}),
+        "submissions": [
+            {
+                "exercise": r.exercise,
+                "path": r.path,
+                "score": r.score,
+                "max_score": r.max_score,
+                "notes": r.notes,
+            }
+            for r in results
+        ],
         "tests": tests,
     }
     return json.dumps(doc, indent=2, sort_keys=True)

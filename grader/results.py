@@ -36,6 +36,7 @@ class ExerciseResult:
     backend: str = "cpu"
     notes: list[str] = dataclasses.field(default_factory=list)
     output: str = ""
+    confinement: str = "none"
 
     @property
     def score(self) -> float:

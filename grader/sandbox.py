@@ -14,11 +14,25 @@ import tempfile
 import threading
 import time
 
+from grader import confine as confine_mod
 from grader import protocol
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT_CAP = 64 * 1024
+
+# What a signal usually means when it kills a worker (the report's explanation).
+_SIGNAL_CAUSES = {
+    "SIGKILL": "by the submission itself (os.kill / os.killpg), or by the system for "
+    "using too much memory",
+    "SIGSEGV": "a segmentation fault: very deep recursion after sys.setrecursionlimit, "
+    "or a bad ctypes call",
+    "SIGXCPU": "the worker used up its CPU-time limit",
+    "SIGXFSZ": "a file grew past the file-size limit",
+    "SIGABRT": "an internal abort, often an allocation that failed",
+    "SIGBUS": "a bad memory access",
+    "SIGTERM": "terminated by a signal the submission or the system sent",
+}
 
 
 class WorkerGone(Exception):
@@ -54,7 +68,11 @@ class _Output:
 
 
 class Worker:
-    """One worker process grading one exercise's files."""
+    """One worker process grading one exercise's files.
+
+    ``confine`` is the plan from :func:`grader.confine.plan` (limits, user, hidden paths);
+    the worker applies it to itself before importing anything of the learner's.
+    """
 
     def __init__(
         self,
@@ -63,14 +81,16 @@ class Worker:
         *,
         platform: str | None,
         cache_dir: str | None,
-        limits: dict | None = None,
-        scratch: str | None = None,
+        confine: dict | None = None,
     ):
         self.nonce = secrets.token_hex(16)
-        self._scratch = (
-            tempfile.TemporaryDirectory(prefix="dlcore-worker-") if scratch is None else None
+        self._scratch = tempfile.TemporaryDirectory(
+            prefix="dlcore-worker-", ignore_cleanup_errors=True
         )
-        home = scratch or self._scratch.name
+        home = self._scratch.name
+        run_as = (confine or {}).get("run_as")
+        if run_as is not None:
+            os.chown(home, run_as, run_as)
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
         env = {
@@ -83,6 +103,7 @@ class Worker:
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
             "TF_CPP_MIN_LOG_LEVEL": "3",
         }
+        self.started = confine_mod.start_ticks()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", WORKER],
             stdin=subprocess.PIPE,
@@ -105,7 +126,7 @@ class Worker:
             "files": files,
             "platform": platform or "",
             "cache_dir": cache_dir,
-            "limits": limits or {},
+            "confine": confine or {},
         }
         try:
             self.proc.stdin.write((json.dumps(cfg) + "\n").encode())
@@ -113,6 +134,7 @@ class Worker:
         except BrokenPipeError:
             pass
         self._buf = b""
+        self.left_behind = 0
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -121,7 +143,7 @@ class Worker:
             if len(self._buf) >= 4:
                 (n,) = struct.unpack(">I", self._buf[:4])
                 if n > protocol.MAX_FRAME:
-                    raise WorkerGone("crash", f"the worker sent an oversized frame ({n} bytes)")
+                    raise protocol.ProtocolError(f"a frame length of {n} bytes")
                 if len(self._buf) >= 4 + n:
                     payload, self._buf = self._buf[4 : 4 + n], self._buf[4 + n :]
                     return payload
@@ -136,8 +158,14 @@ class Worker:
                 raise EOFError
             self._buf += chunk
 
-    def receive(self, timeout: float):
-        """The next (header, arrays) from the worker, or WorkerGone."""
+    def receive(self, timeout: float, expect: str, check: str | None = None):
+        """The next (header, arrays) from the worker, or WorkerGone.
+
+        ``expect`` is the frame type the parent asked for (``ready``, ``prefetched`` or
+        ``result``) and ``check`` the check a result must be for: the protocol is strictly
+        one request, one answer, so any other frame (a forged or replayed one, or one from a
+        process the submission forked) is tampering, even with the right nonce.
+        """
         try:
             payload = self._read_frame(time.monotonic() + timeout)
             header, arrays = protocol.decode(payload)
@@ -149,8 +177,13 @@ class Worker:
         except EOFError:
             raise self._death() from None
         except protocol.ProtocolError as e:
+            # the worker only ever writes frames it built with protocol.encode
             self.kill()
-            raise WorkerGone("crash", f"the worker's answer was malformed ({e})") from None
+            raise WorkerGone(
+                "tamper",
+                f"the result channel carried bytes that are not a frame from the worker ({e}): "
+                "the submission wrote to the grader's pipe",
+            ) from None
         if header.get("nonce") != self.nonce:
             self.kill()
             raise WorkerGone(
@@ -158,16 +191,34 @@ class Worker:
                 "a frame on the result channel did not carry this run's "
                 "nonce: something other than the worker wrote to it",
             )
+        got = (header.get("type"), header.get("check") if expect == "result" else None)
+        if got != (expect, check if expect == "result" else None):
+            self.kill()
+            what = f"{got[0]!r}" + (f" for {got[1]!r}" if got[1] is not None else "")
+            raise WorkerGone(
+                "tamper",
+                f"the worker answered out of turn (a {what} frame while the grader waited "
+                f"for {expect!r}" + (f" for {check!r}" if check else "") + "): a forged or "
+                "duplicated frame, written by the submission or by a process it forked",
+            )
         return header, arrays
 
     def _death(self) -> WorkerGone:
+        alive = False
         try:
-            code = self.proc.wait(timeout=5)
+            code = self.proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
+            alive = True  # its result channel closed, but it kept running
             self.kill()
             code = self.proc.returncode
         self.kill()
         out = self.output.text()
+        if alive:
+            return WorkerGone(
+                "crash",
+                "the worker's result channel closed but the worker kept running (it was "
+                "killed): does the code close or redirect file descriptors it did not open?",
+            )
         if any(
             s in out
             for s in (
@@ -180,14 +231,25 @@ class Worker:
         ):
             return WorkerGone("memory", "the worker ran out of memory")
         if code is not None and code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            return WorkerGone("crash", f"the worker was killed by {name}")
+            sig = -code
+            name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+            why = _SIGNAL_CAUSES.get(name, "")
+            return WorkerGone(
+                "crash", f"the worker was killed by {name}" + (f" ({why})" if why else "")
+            )
         tail = [ln for ln in out.strip().splitlines() if ln.strip()][-1:]
         last = f"; its last output line: {tail[0][:300]!r}" if tail else ""
+        if code == 0:
+            return WorkerGone(
+                "crash",
+                f"the worker exited (code 0) without reporting: does the code call "
+                f"os._exit, or exit() from a thread or a signal handler?{last}",
+            )
         return WorkerGone(
             "crash",
-            f"the worker exited (code {code}) without reporting: "
-            f"does the code call sys.exit, os._exit or exit?{last}",
+            f"the worker stopped (exit code {code}) without reporting: the submission broke "
+            f"the process outside its own functions (closed file descriptors, replaced "
+            f"sys modules, called os._exit?){last}",
         )
 
     # -- sending --------------------------------------------------------------------------
@@ -207,6 +269,8 @@ class Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        # daemons the learner started in a new session were reparented to us: kill them too
+        self.left_behind += confine_mod.sweep(self.proc.pid, self.started)
 
     def close(self) -> None:
         try:
@@ -225,5 +289,4 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
-        if self._scratch is not None:
-            self._scratch.cleanup()
+        self._scratch.cleanup()

@@ -29,14 +29,17 @@ def _bootstrap() -> dict:
     return cfg
 
 
-def _set_limits(limits: dict) -> None:
-    import resource
-
-    for name, value in limits.items():
-        res = getattr(resource, name)
-        soft, hard = resource.getrlimit(res)
-        new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(res, (min(value, new_hard), new_hard))
+def _read_sources(paths: list[str]) -> dict[str, str | BaseException]:
+    """The learner's files, read once, before privileges are dropped (then they are run
+    from this text: a file swapped on disk afterwards changes nothing)."""
+    out: dict[str, str | BaseException] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                out[path] = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            out[path] = e
+    return out
 
 
 class _ImportBlocker:
@@ -67,16 +70,23 @@ def _config_snapshot(jax) -> dict:
 
 def main() -> None:
     cfg = _bootstrap()
-    if cfg.get("limits"):
-        _set_limits(cfg["limits"])
+    sources = _read_sources(cfg["files"])
+    from grader import confine
+
+    confinement = confine.apply_in_worker(cfg.get("confine") or {})
     os.environ["JAX_PLATFORMS"] = cfg.get("platform") or ""
     import numpy as np
 
     from grader import protocol
 
     res_fd, cmd_fd, nonce = cfg["res_fd"], cfg["cmd_fd"], cfg["nonce"]
+    me = os.getpid()
 
     def send(header, arrays=None):
+        if os.getpid() != me:
+            # a process the learner forked came back into this loop: it must neither answer
+            # (a second frame would desynchronize the protocol) nor read the next command
+            os._exit(0)
         protocol.write_frame(res_fd, protocol.encode({**header, "nonce": nonce}, arrays))
 
     import jax
@@ -124,8 +134,10 @@ def main() -> None:
     sys.meta_path.insert(0, blocker)
     learner_files = cfg["files"]
 
-    # Load the learner's files by path, under unique names, so nothing can shadow them.
-    import importlib.util
+    # Run the learner's files from the text read above, under unique module names, so
+    # nothing in the submission folder can shadow a module or be imported instead.
+    import linecache
+    import types
 
     namespace: dict[str, object] = {}
     load_errors = []
@@ -133,13 +145,18 @@ def main() -> None:
     for i, path in enumerate(learner_files):
         modname = f"_learner_{nonce[:8]}_{i}"
         try:
-            spec = importlib.util.spec_from_file_location(modname, path)
-            module = importlib.util.module_from_spec(spec)
+            source = sources[path]
+            if isinstance(source, BaseException):
+                raise source
+            # tracebacks show the learner's lines even after privileges are dropped
+            linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+            module = types.ModuleType(modname)
+            module.__file__ = path
             sys.modules[modname] = module
-            spec.loader.exec_module(module)
+            exec(compile(source, path, "exec"), module.__dict__)
             namespace.update({k: getattr(module, k) for k in dir(module)})
         except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt included
-            load_errors.append(describe_exception(e, learner_files, during="import"))
+            load_errors.append(_describe(describe_exception, e, learner_files, "import"))
     import_seconds = time.perf_counter() - t0
     tampered = tamper_report()
     if blocker.attempts:
@@ -159,6 +176,7 @@ def main() -> None:
         {
             "type": "ready",
             "tasks": tasks,
+            "confinement": confinement,
             "load_errors": load_errors,
             "tamper": tampered,
             "import_seconds": import_seconds,
@@ -241,12 +259,37 @@ def main() -> None:
         except _BadOutput as e:
             send({"type": "result", "check": check.name, "status": "wrong", "message": str(e)})
         except BaseException as e:  # noqa: B036 - a task may raise SystemExit on purpose
-            info = describe_exception(e, learner_files, during="call")
+            info = _describe(describe_exception, e, learner_files, "call")
+            if blocker.attempts:  # the task tried to import an answer and failed doing so
+                info = {
+                    **info,
+                    "status": "forbidden",
+                    "message": f"imports {blocker.attempts[0]!r}, which is refused",
+                }
             send({"type": "result", "check": check.name, **info})
 
 
 class _MissingTask(Exception):
     pass
+
+
+def _describe(describe_exception, e: BaseException, files, during: str) -> dict:
+    """``describe_exception``, or a minimal description when even that fails (an exception
+    whose ``__str__`` raises or never ends is the learner's, and must not kill the worker)."""
+    try:
+        return describe_exception(e, files, during=during)
+    except BaseException:  # noqa: B036
+        try:
+            name = str(type(e).__name__)[:200]
+        except BaseException:  # noqa: B036
+            name = "Exception"
+        return {
+            "status": "error",
+            "exception": name,
+            "mro": [name],
+            "message": "(the exception's message could not be read)",
+            "during": during,
+        }
 
 
 class _BadOutput(Exception):

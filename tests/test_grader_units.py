@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 
 import ml_dtypes
@@ -175,3 +176,44 @@ def test_junit_report_is_xml():
     root = ET.fromstring(as_junit([_result()]))
     cases = list(root.iter("testcase"))
     assert len(cases) == 3 and len(list(root.iter("failure"))) == 2
+
+
+def test_reports_survive_lone_surrogates_and_hints_match_by_message():
+    from grader.hints import hint_for
+
+    assert clean("bad \ud800 text").encode("utf-8") == b"bad \\ud800 text"
+    assert "allocation" in hint_for(["JaxRuntimeError"], "RESOURCE_EXHAUSTED: Out of memory")
+    assert "sys.exit" in hint_for(["SystemExit", "BaseException"], "0")
+
+
+# ---- the worker's compilation cache -----------------------------------------------------
+
+
+def test_worker_cache_is_per_submission_and_publishes_only_new_entries(tmp_path):
+    import types
+
+    from grader.references import WorkerCache
+
+    opts = types.SimpleNamespace(cache_dir=str(tmp_path), platform=None)
+    first = WorkerCache(opts, "q99", [b"def f(): pass\n"], None)
+    with open(f"{first.path}/jit_f-abc-cache", "wb") as fh:
+        fh.write(b"compiled")
+    with open(f"{first.path}/notes.txt", "w") as fh:  # not a cache entry: never published
+        fh.write("x")
+    first.publish()
+    assert sorted(p.name for p in first.published.iterdir()) == ["jit_f-abc-cache"]
+
+    again = WorkerCache(opts, "q99", [b"def f(): pass\n"], None)  # the same files: seeded
+    assert (tmp_path / "xla-worker").exists() and again.published == first.published
+    seeded = f"{again.path}/jit_f-abc-cache"
+    with open(seeded, "rb") as fh:
+        assert fh.read() == b"compiled"
+    os.unlink(seeded)  # a worker replacing a seeded entry changes nothing published
+    with open(seeded, "wb") as fh:
+        fh.write(b"poison")
+    again.publish()
+    assert (first.published / "jit_f-abc-cache").read_bytes() == b"compiled"
+
+    other = WorkerCache(opts, "q99", [b"def f(): return 1\n"], None)  # other files: empty
+    assert other.published != first.published and os.listdir(other.path) == []
+    other.publish()
