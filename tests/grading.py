@@ -112,10 +112,19 @@ def restrict(spec: Exercise, tasks: set[str]) -> Exercise:
     return dataclasses.replace(spec, checks=checks)
 
 
-def grade_folder(folder: Path, exercise: str, tasks: set[str] | None = None, **opts):
+def grade_folder(
+    folder: Path,
+    exercise: str,
+    tasks: set[str] | None = None,
+    checks: set[str] | None = None,
+    **opts,
+):
+    """Grades a folder, restricted to some tasks or to some named checks."""
     spec = load_spec(exercise)
     if tasks is not None:
         spec = restrict(spec, tasks)
+    if checks is not None:
+        spec = dataclasses.replace(spec, checks=tuple(c for c in spec.checks if c.name in checks))
     files = [str(folder / f) for f in spec.files]
     return grade(spec, str(folder), files, Options(**opts), str(folder))
 
