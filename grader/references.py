@@ -67,7 +67,10 @@ class WorkerCache:
         seeded = set()
         if self.published.is_dir():
             for entry in os.scandir(self.published):
-                if _CACHE_ENTRY.match(entry.name) and entry.is_file(follow_symlinks=False):
+                # only the executables: JAX rewrites an entry's "-atime" file on every hit,
+                # which a read-only link would refuse (and the hit would then be lost)
+                if (_CACHE_ENTRY.match(entry.name) and entry.name.endswith("-cache")
+                        and entry.is_file(follow_symlinks=False)):
                     target = os.path.join(self.path, entry.name)
                     try:
                         os.link(entry.path, target)  # read-only to the worker: not its file

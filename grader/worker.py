@@ -98,6 +98,9 @@ def main() -> None:
         jax.config.update("jax_compilation_cache_dir", cfg["cache_dir"])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        # XLA's own caches would put the (per-grading, random) cache path into the compile
+        # options, and so into every cache key: no entry would ever be found again
+        jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
     if jax.default_backend() != "cpu":
         jax.config.update("jax_default_matmul_precision", "highest")
 
