@@ -1,10 +1,14 @@
-"""The check vocabulary: small constructors that specs combine.
+"""The check vocabulary: kinds that specs combine, each from a call adapter and cases.
 
-Conventions for a :class:`~grader.spec.Case` used with the default call:
-- arrays are passed positionally in insertion order, statics as keyword arguments;
-- names starting with ``_`` are the probe's own (cotangents, loop counts) and not passed;
-- arrays whose name starts with ``key`` hold raw key data (``uint32``, ``(..., 2)``) and
-  reach the probe as typed ``jax.random`` keys.
+Every kind takes the task name, a ``cases(rng) -> [Case]`` builder and optionally
+``call(fns, i)``: how to call the task on one case's :class:`~grader.execute.Inputs`
+(default: ``fns.<task>(*i.args, **i.kwargs, **i.static)``). ``fns`` holds the learner's
+functions in the worker and dlcore's in the parent, by task name; ``fns.data`` the
+exercise's data files. The jit, vmap and grad kinds transform ``call`` itself, tracing
+``i.args``, ``i.kwargs`` and ``i.extras`` and keeping ``i.static`` static.
+
+Ids: ``id="jit"`` becomes ``"<task>/jit"``; each kind has a default. Judges compare
+through :func:`grader.judge.compare_trees` / ``compare_arrays`` only.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from grader.judge import compare_arrays, compare_trees, match
-from grader.spec import Case, Check, Failure
+from grader.spec import Case, Check, Failure, case
+from grader.wire import Key
+
+__all__ = [
+    "Case", "Key", "case", "normal", "uniform", "bf16", "cases_of", "call", "default_call",
+    "equivalence", "jit", "vmap", "grad", "prng", "retrace", "invariant", "metamorphic",
+    "oracle", "training", "forbidden", "suite",
+]
 
 # ---- building inputs --------------------------------------------------------------------
 
@@ -33,373 +44,318 @@ def bf16(x: np.ndarray) -> np.ndarray:
     return np.asarray(x).astype(ml_dtypes.bfloat16)
 
 
-def key_data(seed: int) -> np.ndarray:
-    """Raw threefry key data equal to ``jax.random.key_data(jax.random.key(seed))``."""
-    return np.array([0, seed & 0xFFFFFFFF], dtype=np.uint32)
-
-
 def cases_of(*builders: Callable[[np.random.Generator], Case]):
-    """Turns case builders into the ``cases`` callable a Check holds."""
+    """Case builders -> the ``cases`` callable a Check holds."""
     return lambda rng: [b(rng) for b in builders]
 
 
 # ---- calling a task ---------------------------------------------------------------------
 
 
-def args_of(c) -> list:
-    return [v for k, v in c._arrays.items() if not k.startswith("_")]
+def default_call(task: str):
+    """The default call adapter: ``fns.<task>(*args, **kwargs, **static)``."""
+    return lambda fns, i: getattr(fns, task)(*i.args, **i.kwargs, **i.static)
 
 
-def kwargs_of(c) -> dict:
-    return {k: v for k, v in c.s.items() if not k.startswith("_")}
+call = default_call
 
 
-def call(task: str):
-    """The default call: ``fns.<task>(*arrays, **statics)``."""
+def _check(kind, task, id, default_id, title, probe, cases, judge, *, reference, batched,
+           description="", hint="", uses=(), weight=1.0, timeout=None):
+    cid = id or default_id
+    return Check(
+        id=cid if "/" in cid else f"{task}/{cid}",
+        task=task,
+        kind=kind,
+        title=title,
+        probe=probe,
+        cases=cases,
+        judge=judge,
+        description=description or title,
+        uses=tuple(uses),
+        weight=weight,
+        timeout=timeout,
+        reference=reference,
+        hint=hint,
+        batched=batched,
+    )
 
-    def run(fns, c):
-        return getattr(fns, task)(*args_of(c), **kwargs_of(c))
 
-    return run
-
-
-# ---- judging two outputs of one probe ---------------------------------------------------
-
-
-def part(got: dict, key: str) -> dict:
-    """The leaves under ``{key: ...}`` of a probe's dict output, paths relative to it."""
-    prefix = f"['{key}']"
-    return {k[len(prefix) :]: v for k, v in got.items() if k.startswith(prefix)}
-
-
-def halves_agree(first: str, second: str, what: str, *, tol_scale: float = 10.0):
-    """A judge: the probe returned ``{first: ..., second: ...}`` and the two must agree,
-    e.g. ``jit`` vs ``eager``; ``what`` completes "on <case>: <what>: <difference>"."""
+def _halves(first: str, second: str, what: str, *, tol_scale: float = 10.0, **tol):
+    """A judge: the probe returned ``{first: ..., second: ...}``; the two must agree."""
 
     def judge(case, got, ref):
-        a, b = part(got, first), part(got, second)
-        if not a or not b:  # an honest probe always returns both: a forged answer
-            return Failure(
-                f"on {case.describe()}: the worker sent no {first} or no {second} output"
-            )
-        msg = compare_trees(b, a, tol_scale=tol_scale)
+        if not isinstance(got, dict) or first not in got or second not in got:
+            return Failure(f"on {case.describe()}: the worker sent no {first} or {second} output")
+        msg = compare_trees(got[second], got[first], tol_scale=tol_scale, **tol)
         return Failure(f"on {case.describe()}: {what}: {msg}") if msg else None
 
     return judge
 
 
-# ---- check kinds ------------------------------------------------------------------------
+# ---- kinds ------------------------------------------------------------------------------
 
 
-def equivalence(
-    task,
-    cases,
-    *,
-    name=None,
-    description=None,
-    probe=None,
-    tol_scale=1.0,
-    kind="equivalence",
-    uses=(),
-    weight=1.0,
-    hint="",
-    **tol,
-):
-    """The output equals the reference's on seeded inputs."""
-    return Check(
-        name=name or f"{task}: matches reference",
-        task=task,
-        kind=kind,
-        probe=probe or call(task),
-        cases=cases,
-        judge=match(tol_scale, **tol),
-        uses=uses,
-        weight=weight,
-        hint=hint,
-        description=description or f"{task} equals the reference on seeded inputs",
-    )
+def equivalence(task, cases, *, call=None, output=None, id=None, title=None, tol_scale=1.0,
+                kind="equivalence", **kw):
+    """The output (or ``output(out)``) equals the reference's on seeded inputs."""
+    f = call or default_call(task)
+    probe = f if output is None else (lambda fns, i: output(f(fns, i)))
+    tol = {k: kw.pop(k) for k in ("rtol", "atol", "exact") if k in kw}
+    return _check(kind, task, id, "matches", title or "matches the reference", probe, cases,
+                  match(tol_scale, **tol), reference=True, batched=kw.pop("batched", True), **kw)
 
 
-def jit_matches_eager(
-    task, cases, *, static_argnames: Sequence[str] = (), name=None, uses=(), hint="", tol_scale=10.0
-):
-    """Works under ``jax.jit`` (statics named static) and equals the eager call."""
+def jit(task, cases, *, call=None, id=None, title=None, tol_scale=10.0, **kw):
+    """Works under ``jax.jit`` (statics static, everything else traced) and equals eager."""
+    f = call or default_call(task)
 
-    def probe(fns, c):
+    def probe(fns, i):
         import jax
 
-        f = getattr(fns, task)
-        a, kw = args_of(c), kwargs_of(c)
-        static = {k: v for k, v in kw.items() if k in static_argnames}
-        closed = {k: v for k, v in kw.items() if k not in static_argnames}
-        jitted = jax.jit(lambda *xs, **st: f(*xs, **closed, **st), static_argnames=tuple(static))
-        return {"eager": f(*a, **kw), "jit": jitted(*a, **static)}
+        jitted = jax.jit(lambda traced: f(fns, i.with_traced(traced)))
+        return {"eager": f(fns, i), "jit": jitted(i.traced)}
 
-    judge = halves_agree("eager", "jit", "jax.jit result differs from eager", tol_scale=tol_scale)
-
-    return Check(
-        name=name or f"{task}: works under jit",
-        task=task,
-        kind="jit",
-        batched=False,
-        probe=probe,
-        cases=cases,
-        judge=judge,
-        reference=False,
-        uses=uses,
-        hint=hint or "avoid Python control flow on array values; mark shape-like arguments static",
-        description=f"jax.jit({task}) runs and equals the eager call",
-    )
+    kw.setdefault("hint", "avoid Python control flow on array values; mark shape-like "
+                  "arguments static")
+    return _check("jit", task, id, "jit", title or "works under jit", probe, cases,
+                  _halves("eager", "jit", "jax.jit result differs from eager",
+                          tol_scale=tol_scale),
+                  reference=False, batched=False, **kw)
 
 
-def vmap_matches_loop(task, cases, *, in_axes=0, name=None, uses=(), hint="", tol_scale=10.0):
-    """``jax.vmap`` over a leading batch axis equals a Python loop over examples."""
+def _axes_like(axes, tree):
+    """Broadcasts a vmap ``in_axes`` prefix over ``tree``: one axis (or None) per leaf."""
+    import jax
 
-    def probe(fns, c):
+    return jax.tree.map(lambda ax, sub: jax.tree.map(lambda _: ax, sub), axes, tree,
+                        is_leaf=lambda x: x is None)
+
+
+def vmap(task, cases, *, in_axes=0, kw_axes=0, call=None, id=None, title=None,
+         tol_scale=10.0, **kw):
+    """``jax.vmap`` over ``in_axes`` (a prefix of the args) and ``kw_axes`` (of the kwargs)
+    equals a Python loop over the mapped axis."""
+    f = call or default_call(task)
+
+    def probe(fns, i):
         import jax
         import jax.numpy as jnp
 
-        f = getattr(fns, task)
-        a, kw = args_of(c), kwargs_of(c)
-        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(a)
-        n = next(x.shape[ax] for x, ax in zip(a, axes, strict=True) if ax is not None)
-        g = lambda *xs: f(*xs, **kw)
-        loop = [
-            g(
-                *[
-                    x if ax is None else jnp.take(x, i, axis=ax)
-                    for x, ax in zip(a, axes, strict=True)
-                ]
-            )
-            for i in range(n)
-        ]
-        return {
-            "vmap": jax.vmap(g, in_axes=tuple(axes))(*a),
-            "loop": jax.tree.map(lambda *ys: jnp.stack(ys), *loop),
-        }
+        g = lambda a, k: f(fns, i.replace(args=tuple(a), kwargs=dict(k)))  # noqa: E731
+        axes = (tuple(in_axes) if isinstance(in_axes, (tuple, list)) else in_axes, kw_axes)
+        tree = (tuple(i.args), dict(i.kwargs))
+        full = _axes_like(axes, tree)
+        pairs = [(x, a) for x, a in zip(jax.tree.leaves(tree),
+                                        jax.tree.leaves(full, is_leaf=lambda x: x is None))]
+        n = next(x.shape[a] for x, a in pairs if a is not None)
+        loop = []
+        for j in range(n):
+            sliced = jax.tree.map(lambda a, x, j=j: x if a is None else jnp.take(x, j, axis=a),
+                                  full, tree, is_leaf=lambda x: x is None)
+            loop.append(g(*sliced))
+        return {"vmap": jax.vmap(g, in_axes=axes)(*tree),
+                "loop": jax.tree.map(lambda *ys: jnp.stack(ys), *loop)}
 
-    judge = halves_agree("loop", "vmap", "jax.vmap result differs from a loop", tol_scale=tol_scale)
-
-    return Check(
-        name=name or f"{task}: works under vmap",
-        task=task,
-        kind="vmap",
-        batched=False,
-        probe=probe,
-        cases=cases,
-        judge=judge,
-        reference=False,
-        uses=uses,
-        hint=hint or "write the function for any leading shape; avoid hard-coded axis sizes",
-        description=f"jax.vmap({task}) equals a loop over the batch",
-    )
+    kw.setdefault("hint", "write the function for one example or any leading shape; avoid "
+                  "hard-coded axis sizes")
+    return _check("vmap", task, id, "vmap", title or "works under vmap", probe, cases,
+                  _halves("loop", "vmap", "jax.vmap result differs from a loop",
+                          tol_scale=tol_scale),
+                  reference=False, batched=False, **kw)
 
 
-def grad_matches(
-    task,
-    cases,
-    *,
-    argnums=(0,),
-    name=None,
-    tol_scale=20.0,
-    uses=(),
-    hint="",
-    kind="grad",
-    description=None,
-    output=None,
-):
-    """Gradients of ``sum(cot * f(...))`` w.r.t. ``argnums`` equal the reference's.
+def _select(i, wrt):
+    return [i.args[w] if isinstance(w, int) else i.kwargs[w] for w in wrt]
 
-    The cotangent is the case array ``_cot`` (ones when absent); ``output`` picks one output
-    of a tuple-returning function.
-    """
 
-    def probe(fns, c):
+def _put(i, wrt, values):
+    args, kwargs = list(i.args), dict(i.kwargs)
+    for w, v in zip(wrt, values):
+        if isinstance(w, int):
+            args[w] = v
+        else:
+            kwargs[w] = v
+    return i.replace(args=tuple(args), kwargs=kwargs)
+
+
+def scalarize(y, cot=None):
+    """``sum(cot * y)`` over the floating leaves of ``y`` (cot: ones when None)."""
+    import jax
+    import jax.numpy as jnp
+
+    ys = [v for v in jax.tree.leaves(y) if jnp.issubdtype(jnp.result_type(v), jnp.inexact)]
+    cs = jax.tree.leaves(cot) if cot is not None else [None] * len(ys)
+    return sum(jnp.sum(v * (1 if c is None else c)) for v, c in zip(ys, cs, strict=True))
+
+
+def grad(task, cases, *, wrt=0, call=None, output=None, id=None, title=None, tol_scale=20.0,
+         kind="grad", **kw):
+    """``jax.grad`` of ``sum(cot * output)`` w.r.t. the ``wrt`` args (index or kwarg name,
+    or a tuple of them) equals the reference's. ``extras["cot"]`` is the cotangent."""
+    f = call or default_call(task)
+    sel = wrt if isinstance(wrt, tuple) else (wrt,)
+
+    def probe(fns, i):
         import jax
-        import jax.numpy as jnp
 
-        f = getattr(fns, task)
-        a, kw = args_of(c), kwargs_of(c)
+        def scalar(values):
+            y = f(fns, _put(i, sel, values))
+            return scalarize(y if output is None else output(y), i.extras.get("cot"))
 
-        def scalar(*xs):
-            y = f(*xs, **kw)
-            if output is not None:
-                y = y[output]
-            cot = c._arrays.get("_cot", jnp.ones_like(y))
-            return jnp.sum(y * cot)
+        g = jax.grad(scalar)(_select(i, sel))
+        return tuple(g) if isinstance(wrt, tuple) else g[0]
 
-        return jax.grad(scalar, argnums=tuple(argnums))(*a)
-
-    return Check(
-        name=name or f"{task}: gradient matches",
-        task=task,
-        kind=kind,
-        probe=probe,
-        cases=cases,
-        judge=match(tol_scale),
-        uses=uses,
-        hint=hint or "use differentiable jnp operations; avoid stop_gradient on the output",
-        description=description or f"jax.grad through {task} equals the reference gradient",
-    )
+    kw.setdefault("hint", "use differentiable jnp operations; avoid stop_gradient on the output")
+    return _check(kind, task, id, "grad", title or "gradient matches", probe, cases,
+                  match(tol_scale), reference=True, batched=kw.pop("batched", True), **kw)
 
 
-def invariant(
-    task,
-    cases,
-    predicate,
-    *,
-    description,
-    name=None,
-    probe=None,
-    uses=(),
-    hint="",
-    kind="invariant",
-    weight=1.0,
-):
-    """A property of the learner's output alone: ``predicate(case, out) -> message | None``."""
+def prng(task, cases, *, key=0, call=None, id=None, title=None, **kw):
+    """Same key, same output (bitwise); the case's ``extras["other_key"]``, another output.
+    ``key`` is where the key goes: a positional index or a keyword name."""
+    f = call or default_call(task)
+
+    def probe(fns, i):
+        other = _put(i, (key,), [i.extras["other_key"]])
+        return {"first": f(fns, i), "again": f(fns, i), "other": f(fns, other)}
 
     def judge(case, got, ref):
-        out = {k: v for k, (v, _) in got.items()}
-        msg = predicate(case, out)
+        msg = compare_trees(got["again"], got["first"], exact=True)
+        if msg:
+            return Failure(f"on {case.describe()}: the same key gave different results: {msg}",
+                           hint="derive all randomness from the key argument only")
+        if compare_trees(got["other"], got["first"], exact=True) is None:
+            return Failure(f"on {case.describe()}: a different key gave exactly the same result",
+                           hint="use the key you are given (split it; never a fixed key)")
+        return None
+
+    return _check("prng", task, id, "prng", title or "same key same output, new key new output",
+                  probe, cases, judge, reference=False, batched=False, **kw)
+
+
+def retrace(task, cases, *, call=None, feed=None, steps=3, max_traces=1, id=None, title=None,
+            **kw):
+    """Counts traces of a jitted call repeated ``steps`` times on same-shape inputs.
+
+    The counter sits inside the traced function, so it counts real traces even when a
+    compilation cache skips compiles. ``feed(i, out, step) -> Inputs`` gives the next call's
+    inputs (e.g. an optimizer's new state); by default the same inputs again.
+    """
+    f = call or default_call(task)
+
+    def probe(fns, i):
+        import jax
+
+        count = [0]
+
+        def counted(traced):
+            count[0] += 1
+            return f(fns, i.with_traced(traced))
+
+        jitted = jax.jit(counted)
+        cur = i
+        for step in range(steps):
+            out = jitted(cur.traced)
+            if feed is not None:
+                cur = feed(cur, out, step)
+        return {"traces": count[0]}
+
+    def judge(case, got, ref):
+        n = got["traces"]
+        if n > max_traces:
+            return Failure(f"on {case.describe()}: traced {n} times for {steps} same-shape calls "
+                           f"(at most {max_traces} expected)")
+        return None
+
+    kw.setdefault("hint", "keep every output's dtype, shape and structure the same from call "
+                  "to call (weak types and Python scalars change the signature)")
+    return _check("retrace", task, id, "retrace", title or "no retracing", probe, cases, judge,
+                  reference=False, batched=False, **kw)
+
+
+def invariant(task, cases, prop, *, id, call=None, title=None, kind="invariant", **kw):
+    """A property of the learner's output alone: ``prop(case, out) -> message | None``
+    (see :mod:`grader.props` for the named ones)."""
+
+    def judge(case, got, ref):
+        msg = prop(case, got)
         return Failure(f"on {case.describe()}: {msg}") if msg else None
 
-    return Check(
-        name=name or f"{task}: {description}",
-        task=task,
-        kind=kind,
-        probe=probe or call(task),
-        cases=cases,
-        judge=judge,
-        reference=False,
-        uses=uses,
-        hint=hint,
-        description=description,
-        weight=weight,
-    )
+    return _check(kind, task, id, id, title or getattr(prop, "title", id), call or
+                  default_call(task), cases, judge, reference=False,
+                  batched=kw.pop("batched", True), **kw)
 
 
-def prng_discipline(task, cases, *, name=None, uses=(), hint=""):
-    """Same key, same output (bitwise); a different key, a different output.
+def metamorphic(task, cases, *, transform, relation, id, title, call=None, tol_scale=10.0,
+                **kw):
+    """``f(transform(i))`` equals ``relation(f(i), i)``: e.g. shifting softmax's input
+    changes nothing, permuting attention's inputs permutes its output."""
+    f = call or default_call(task)
+    tol = {k: kw.pop(k) for k in ("rtol", "atol") if k in kw}
 
-    Cases hold arrays ``key`` (used) and ``_other_key`` (the different one).
-    """
+    def probe(fns, i):
+        return {"lhs": f(fns, transform(i)), "rhs": relation(f(fns, i), i)}
 
-    def probe(fns, c):
-        f = getattr(fns, task)
-        a, kw = args_of(c), kwargs_of(c)
-        other = c._arrays["_other_key"]
-        return {"first": f(*a, **kw), "again": f(*a, **kw), "other": f(other, *a[1:], **kw)}
+    return _check("metamorphic", task, id, id, title, probe, cases,
+                  _halves("rhs", "lhs", title, tol_scale=tol_scale, **tol), reference=False,
+                  batched=kw.pop("batched", True), **kw)
+
+
+def oracle(task, cases, expected, *, id, title, call=None, tol_scale=1.0, **kw):
+    """The output equals a closed form the parent computes: ``expected(case)``."""
 
     def judge(case, got, ref):
-        out = {k: v for k, (v, _) in got.items()}
-        first, again = part(out, "first"), part(out, "again")
-        other = part(out, "other")
-        for p in first:
-            msg = compare_arrays(p, again[p], first[p], exact=True)
-            if msg:
-                return Failure(
-                    f"on {case.describe()}: the same key gave different results: {msg}",
-                    hint="derive all randomness from the key argument only",
-                )
-        if all(np.array_equal(first[p], other[p]) for p in first):
-            return Failure(
-                f"on {case.describe()}: a different key gave exactly the same result",
-                hint="use the key you are given (split it, never a fixed key)",
-            )
-        return None
+        msg = compare_trees(got, expected(case), tol_scale=tol_scale)
+        return Failure(f"on {case.describe()}: {msg}") if msg else None
 
-    return Check(
-        name=name or f"{task}: PRNG discipline",
-        task=task,
-        kind="prng",
-        probe=probe,
-        cases=cases,
-        judge=judge,
-        reference=False,
-        uses=uses,
-        hint=hint,
-        description="same key gives the same output, a new key a new output",
-    )
+    return _check("oracle", task, id, id, title, call or default_call(task), cases, judge,
+                  reference=False, batched=kw.pop("batched", True), **kw)
 
 
-def no_retrace(task, cases, probe, *, name=None, uses=(), hint="", description=None):
-    """The probe returns ``{"traces": n}``; a jitted call repeated on same-shape inputs
-    must trace exactly once."""
-
-    def judge(case, got, ref):
-        n = int(got["['traces']"][0])
-        if n != 1:
-            return Failure(
-                f"on {case.describe()}: traced {n} times for same-shape calls (expected 1)",
-                hint=hint,
-            )
-        return None
-
-    return Check(
-        name=name or f"{task}: no retracing",
-        task=task,
-        kind="retrace",
-        batched=False,
-        probe=probe,
-        cases=cases,
-        judge=judge,
-        reference=False,
-        uses=uses,
-        hint=hint,
-        description=description or "repeated same-shape calls under jit trace once",
-    )
-
-
-def training(
-    task,
-    cases,
-    probe,
-    *,
-    metric: str,
-    threshold: float,
-    name=None,
-    uses=(),
-    hint="",
-    timeout=60.0,
-    weight=2.0,
-    description=None,
-):
+def training(task, cases, probe, *, metric: str, threshold: float, id="train", title=None,
+             timeout=60.0, weight=2.0, **kw):
     """The probe trains with a fixed recipe and returns ``{metric: value}``; pass when the
     value reaches ``threshold``."""
 
     def judge(case, got, ref):
-        value = float(got[f"['{metric}']"][0])
+        value = float(np.asarray(got[metric]))
         if not np.isfinite(value) or value < threshold:
-            return Failure(f"{metric} {value:.4f} is below the required {threshold:.4f}", hint=hint)
+            return Failure(f"{metric} {value:.4f} is below the required {threshold:.4f}")
         return None
 
-    return Check(
-        name=name or f"{task}: training reaches {metric} >= {threshold:g}",
-        task=task,
-        kind="training",
-        batched=False,
-        probe=probe,
-        cases=cases,
-        judge=judge,
-        reference=False,
-        uses=uses,
-        hint=hint,
-        timeout=timeout,
-        weight=weight,
-        description=description or f"a fixed training recipe reaches {metric} >= {threshold:g}",
-    )
+    return _check("training", task, id, "train",
+                  title or f"training reaches {metric} >= {threshold:g}", probe, cases, judge,
+                  reference=False, batched=False, timeout=timeout, weight=weight, **kw)
 
 
 def forbidden(task: str) -> Check:
-    """Static check that the task's code calls none of the exercise's forbidden names."""
-    return Check(
-        name=f"{task}: implemented without forbidden calls",
-        task=task,
-        kind="forbidden",
-        batched=False,
-        probe=None,
-        cases=lambda rng: [],
-        judge=lambda case, got, ref: None,
-        reference=False,
-        description="does not call the upstream function it is asked to implement",
-    )
+    """Static: the task's code calls none of the exercise's forbidden names."""
+    return _check("forbidden", task, None, "forbidden", "implemented without forbidden calls",
+                  None, lambda rng: [], lambda case, got, ref: None, reference=False,
+                  batched=False, description="does not call the upstream function it is "
+                  "asked to implement")
+
+
+def suite(task, cases, *, call=None, jit_cases=None, vmap_cases=None, grad_cases=None,
+          wrt=0, in_axes=0, kw_axes=0, upstream=None, hint="", uses=()):
+    """The usual four from one case builder: equivalence, grad, jit, vmap. Pass
+    ``*_cases=False`` to leave one out, or other cases for it."""
+    common = dict(call=call, uses=uses)
+    out = [equivalence(task, cases, title=f"matches {upstream}" if upstream else None,
+                       hint=hint, **common)]
+    if grad_cases is not False:
+        out.append(grad(task, grad_cases or cases, wrt=wrt, **common))
+    if jit_cases is not False:
+        out.append(jit(task, jit_cases or cases, **common))
+    if vmap_cases is not False:
+        out.append(vmap(task, vmap_cases or cases, in_axes=in_axes, kw_axes=kw_axes, **common))
+    return out
+
+
+def exact_equal(name: str, got, ref) -> str | None:
+    """``compare_arrays`` with exact equality, for props."""
+    return compare_arrays(name, np.asarray(got), np.asarray(ref), exact=True)
+
+
+Cases = Callable[[np.random.Generator], Sequence[Case]]

@@ -103,7 +103,39 @@ def apply_in_worker(cfg: dict) -> list[str]:
     run_as = cfg.get("run_as")
     if run_as is not None and os.geteuid() == 0:
         done.append(_drop_to(run_as))
+    # after the last credential change, which clears it: die with the grader
+    if die_with_parent(cfg.get("parent")):
+        done.append("dies-with-grader")
     return done
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None) -> bool:
+    """SIGKILL this process when its parent dies (Linux), and leave at once if the parent
+    is already gone. A watchdog thread covers what the signal cannot: it also kills the
+    process group (what the learner forked) when the parent changes."""
+    import threading
+
+    ok = False
+    if sys.platform.startswith("linux"):
+        libc = _libc()
+        ok = bool(libc) and libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if parent is not None and os.getppid() != parent:
+        os._exit(70)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        try:
+            os.killpg(0, signal.SIGKILL)
+        finally:
+            os._exit(70)
+
+    if parent is not None:
+        threading.Thread(target=watch, daemon=True, name="grader-watchdog").start()
+    return ok
 
 
 _PR_SET_KEEPCAPS = 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.spec import Failure
+from grader.wire import NumpyArray, Record
 
 # (rtol, atol) per dtype; off CPU the grader pins matmul precision to "highest", and
 # accelerators still differ from CPU in transcendental functions, hence the wider band.
@@ -64,6 +65,21 @@ def small(a: np.ndarray, limit: int = 12) -> str:
     )
 
 
+def _shape_hint(got: np.ndarray, ref: np.ndarray) -> str:
+    """Names the likely layout mistake when two shapes hold the same number of elements."""
+    if got.ndim == ref.ndim and sorted(got.shape) == sorted(ref.shape):
+        axes = [i for i in range(ref.ndim) if got.shape[i] != ref.shape[i]]
+        if len(axes) == 2:
+            a, b = axes
+            swapped = np.swapaxes(got, a, b)
+            same = swapped.shape == ref.shape and ref.dtype.kind in "fc" and np.allclose(
+                swapped.astype(np.float64), ref.astype(np.float64), rtol=1e-3, atol=1e-4)
+            tail = " (and with them swapped the values match)" if same else ""
+            return f" (axes {a} and {b} look swapped{tail})"
+        return " (the same axes in another order: a transpose or a wrong layout)"
+    return " (same number of elements: a missing or extra axis, e.g. (B, 1) vs (B,))"
+
+
 def compare_arrays(
     name: str,
     got: np.ndarray,
@@ -79,7 +95,7 @@ def compare_arrays(
     if got.shape != ref.shape:
         msg = f"{label}: expected shape {ref.shape}, got {got.shape}"
         if got.size == ref.size:
-            msg += " (same number of elements: a missing or extra axis, e.g. (B, 1) vs (B,))"
+            msg += _shape_hint(got, ref)
         return msg
     if got.dtype != ref.dtype:
         return f"{label}: expected dtype {ref.dtype}, got {got.dtype}"
@@ -131,32 +147,84 @@ def compare_arrays(
     )
 
 
-def compare_trees(got: dict, ref: dict, **kw) -> str | None:
-    """Compares two flattened pytrees ``{path: (array, kind)}``."""
-    if set(got) != set(ref):
-        missing = sorted(set(ref) - set(got))
-        extra = sorted(set(got) - set(ref))
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(p or "(root)" for p in missing))
-        if extra:
-            parts.append("unexpected " + ", ".join(p or "(root)" for p in extra))
-        return "output structure differs from the reference: " + "; ".join(parts)
-    for path in sorted(ref):
-        (g, gk), (r, rk) = got[path], ref[path]
-        if rk == "jax" and gk == "numpy":
+def compare_trees(got, ref, path: str = "", **kw) -> str | None:
+    """Compares two decoded outputs (see :mod:`grader.wire`): the structure and the kind
+    of every leaf first (tuple vs list, dict keys, Python int vs array, ``jax.Array`` vs
+    NumPy), then each array with :func:`compare_arrays`, each number within tolerance."""
+    where = path or "output"
+    if isinstance(ref, dict):
+        if not isinstance(got, dict):
+            return f"{where}: expected a {_kind(ref)}, got {_kind(got)}"
+        if list(got) != list(ref) and set(got) != set(ref):
+            missing = [k for k in ref if k not in got]
+            extra = [k for k in got if k not in ref]
+            parts = []
+            if missing:
+                parts.append("missing key(s) " + ", ".join(repr(k) for k in missing[:6]))
+            if extra:
+                parts.append("unexpected key(s) " + ", ".join(repr(k) for k in extra[:6]))
+            return f"{where}: structure differs from the reference: " + "; ".join(parts)
+        for k in ref:
+            msg = compare_trees(got[k], ref[k], f"{path}[{k!r}]", **kw)
+            if msg:
+                return msg
+        return None
+    if isinstance(ref, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or isinstance(got, str):
+            return f"{where}: expected a {_kind(ref)} of {len(ref)}, got {_kind(got)}"
+        if len(got) != len(ref):
+            return f"{where}: expected a {_kind(ref)} of {len(ref)} items, got {len(got)}"
+        if type(got) is not type(ref):
+            return f"{where}: expected a {_kind(ref)}, got a {_kind(got)}"
+        for i, (g, r) in enumerate(zip(got, ref)):
+            msg = compare_trees(g, r, f"{path}[{i}]", **kw)
+            if msg:
+                return msg
+        return None
+    return _compare_leaf(got, ref, path, **kw)
+
+
+def _kind(x) -> str:
+    if isinstance(x, Record):
+        return x.type_name
+    if isinstance(x, NumpyArray):
+        return "NumPy array"
+    if isinstance(x, np.ndarray):
+        return "array" if x.ndim else "0-d array"
+    return {type(None): "None"}.get(type(x), type(x).__name__)
+
+
+def _compare_leaf(got, ref, path, **kw) -> str | None:
+    where = path or "output"
+    if ref is None or isinstance(ref, (str, bytes, bool)):
+        if type(got) is not type(ref) or got != ref:
+            if type(got) is not type(ref):
+                return f"{where}: expected a {_kind(ref)}, got a {_kind(got)}"
+            return f"{where}: expected {_short(ref)}, got {_short(got)}"
+        return None
+    if isinstance(ref, (int, float)):
+        if isinstance(got, np.ndarray) or type(got) is not type(ref):
+            extra = (f" (convert with {type(ref).__name__}(...))"
+                     if isinstance(got, np.ndarray) and got.ndim == 0 else "")
+            return f"{where}: expected a Python {type(ref).__name__}, got a {_kind(got)}{extra}"
+        if isinstance(ref, int):
+            return None if got == ref else f"{where}: expected {ref}, got {got}"
+        return compare_arrays(path, np.float64(got), np.float64(ref), **kw)
+    if isinstance(ref, np.ndarray):
+        if not isinstance(got, np.ndarray):
+            return f"{where}: expected an array, got a {_kind(got)}"
+        if isinstance(got, NumpyArray) and not isinstance(ref, NumpyArray):
             return (
-                f"output {path or ''}: returned a NumPy array; return a jax.Array "
-                "(use jax.numpy, not numpy, so the function works under jit and grad)"
+                f"{where}: returned a NumPy array; return a jax.Array (use jax.numpy, not "
+                "numpy, so the function works under jit and grad)"
             )
-        msg = compare_arrays(path, g, r, **kw)
-        if msg:
-            return msg
-    return None
+        return compare_arrays(path, np.asarray(got), np.asarray(ref), **kw)
+    return f"{where}: cannot compare a {_kind(got)} with a {_kind(ref)}"
 
 
-def arrays(tree: dict) -> dict[str, np.ndarray]:
-    return {k: v[0] for k, v in tree.items()}
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def match(tol_scale: float = 1.0, **kw):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import jaxconfig, wire
 from grader.protocol import _dtype
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,9 +113,12 @@ class WorkerCache:
 
 @dataclasses.dataclass
 class References:
-    outputs: dict[str, list[dict]]
+    """Decoded reference outputs per check id and case, and seconds spent per task."""
+
+    outputs: dict[str, list]
     backend: str
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 _SOURCE_HASHES: dict[str, str] = {}
@@ -162,106 +166,162 @@ def _load(path: Path):
         meta = json.loads((path / "meta.json").read_text())
         with np.load(path / "arrays.npz", allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError):
+        arrays = {k: (data[k].view(_dtype(dt)), kind) for k, (dt, kind) in meta["arrays"].items()}
+        outputs = {cid: [wire.decode(s, arrays) for s in skels]
+                   for cid, skels in meta["outputs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, wire.WireError):
         return None
-    outputs: dict[str, list[dict]] = {}
-    for check, cases in meta["outputs"].items():
-        outputs[check] = [
-            {p: (data[aid].view(_dtype(dt)), kind) for p, (aid, kind, dt) in leaves.items()}
-            for leaves in cases
-        ]
-    return References(outputs, meta["backend"])
+    return References(outputs, meta["backend"], seconds=meta.get("seconds", {}))
 
 
 def _save(path: Path, refs: References) -> None:
-    arrays, meta = {}, {}
-    for check, cases in refs.outputs.items():
-        meta[check] = []
-        for leaves in cases:
-            entry = {}
-            for p, (arr, kind) in leaves.items():
+    arrays, kinds, skels = {}, {}, {}
+    for cid, outs in refs.outputs.items():
+        skels[cid] = []
+        for out in outs:
+            skeleton, arrs = wire.encode(out)
+            renamed = {}
+            for name, (arr, kind) in arrs.items():
                 aid = f"a{len(arrays)}"
+                renamed[name] = aid
                 # npz cannot hold bfloat16: store the bits, restore the dtype on load
-                arrays[aid] = (
-                    arr.view(f"u{arr.dtype.itemsize}")
-                    if arr.dtype.kind == "V" or arr.dtype.name not in np.sctypeDict
-                    else arr
-                )
-                entry[p] = (aid, kind, arr.dtype.name)
-            meta[check].append(entry)
+                plain = arr.dtype.kind == "V" or arr.dtype.name not in np.sctypeDict
+                arrays[aid] = arr.view(f"u{arr.dtype.itemsize}") if plain else arr
+                kinds[aid] = (arr.dtype.name, kind)
+            skels[cid].append(_rename(skeleton, renamed))
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     np.savez(tmp / "arrays.npz", **arrays)
-    (tmp / "meta.json").write_text(json.dumps({"outputs": meta, "backend": refs.backend}))
+    meta = {"outputs": skels, "arrays": kinds, "backend": refs.backend, "seconds": refs.seconds}
+    (tmp / "meta.json").write_text(json.dumps(meta))
     try:
         os.replace(tmp, path)
     except OSError:  # another grader process won the race; its result is the same
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _configure_jax(opts):
-    if opts.platform:
-        os.environ["JAX_PLATFORMS"] = opts.platform
-    import jax
-
-    if opts.platform:  # a spec may have imported jax already, so the env var is not enough
-        jax.config.update("jax_platforms", opts.platform)
-    if opts.use_cache:
-        path = cache_root(opts) / "xla-parent"
-        path.mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    if jax.default_backend() != "cpu":
-        jax.config.update("jax_default_matmul_precision", "highest")
-    return jax
+def _rename(skeleton, names: dict):
+    if isinstance(skeleton, dict):
+        out = {}
+        for k, v in skeleton.items():
+            out[k] = names.get(v, v) if k in ("a", "b") else _rename(v, names)
+        return out
+    if isinstance(skeleton, list):
+        return [_rename(v, names) for v in skeleton]
+    return skeleton
 
 
-class _Fns:
-    def __init__(self, spec):
+class ReferenceFns:
+    """dlcore's functions by task name, as a probe calls them; ``data`` the exercise's files."""
+
+    def __init__(self, spec, data: dict[str, bytes] | None = None):
         from grader.spec import load_reference
 
-        self._refs = spec.tasks
+        self._refs = spec.references
         self._load = load_reference
+        self.data = data or {}
 
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._load(self._refs[name])
+        try:
+            return self._load(self._refs[name])
+        except KeyError:
+            raise AttributeError(f"the spec names no reference {name!r}") from None
+
+
+def read_data(spec) -> dict[str, bytes]:
+    """The exercise's data files, read by the trusted parent (the worker gets the bytes)."""
+    return {name: (ROOT / rel).read_bytes() for name, rel in spec.data.items()}
 
 
 def compute(spec, cases: dict, opts) -> References:
     path = cache_root(opts) / "refs" / _key(spec, opts)
     # secret-salt references never touch the disk, where a submission might find them
     store = opts.use_cache and not opts.instructor
+    wanted = [c for c in spec.checks if c.reference and c.probe is not None]
     if store:
         hit = _load(path)
-        if hit is not None and set(hit.outputs) >= {c.name for c in spec.checks if c.reference}:
+        if hit is not None and set(hit.outputs) >= {c.id for c in wanted}:
             return hit
-    jax = _configure_jax(opts)
-    from grader.execute import run_cases, run_group
-    from grader.spec import split_outputs
-    from grader.worker import flatten_output
-
-    fns = _Fns(spec)
-    outputs, errors = {}, {}
-    wanted = [c for c in spec.checks if c.reference and c.probe is not None]
-    grouped: dict[str, list] = {}
-    for task in dict.fromkeys(c.task for c in wanted):
-        grouped.update(run_group([c for c in wanted if c.task == task], fns, cases) or {})
-    for check in wanted:
-        try:
-            result = grouped.get(check.name)
-            if result is None:
-                result = run_cases(check, fns, cases[check.name], strict=True)
-            flat = flatten_output(result)
-        except Exception as e:  # a grader bug: reported as `internal`, never cached
-            errors[check.name] = f"{type(e).__name__}: {e}"
-            continue
-        outputs[check.name] = split_outputs(flat, len(cases[check.name]))
-    refs = References(outputs, jax.default_backend(), errors)
-    if store and not errors:
+    cache = cache_root(opts) / "xla-parent" if opts.use_cache else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    jax = jaxconfig.configure(platform=opts.platform, cache_dir=cache, devices=spec.devices)
+    if len(jax.devices()) < spec.devices:
+        return _compute_elsewhere(spec, opts, path if store else None)
+    refs = compute_here(spec, cases, ReferenceFns(spec, read_data(spec)), jax.default_backend())
+    if store and not refs.errors:
         _save(path, refs)
     return refs
+
+
+def compute_here(spec, cases: dict, fns, backend: str) -> References:
+    """Runs the reference probes in this process (each task's batched checks in one call)."""
+    import time
+
+    from grader.execute import roundtrip, run_cases, run_group
+
+    outputs, errors, seconds = {}, {}, {}
+    wanted = [c for c in spec.checks if c.reference and c.probe is not None]
+    for task in dict.fromkeys(c.task for c in wanted):
+        t0 = time.perf_counter()
+        mine = [c for c in wanted if c.task == task]
+        grouped = run_group(mine, fns, cases)
+        for check in mine:
+            try:
+                result = grouped.get(check.id)
+                if result is None:
+                    result = run_cases(check, fns, cases[check.id], strict=True)
+                outputs[check.id] = [roundtrip(o) for o in result]
+            except Exception as e:  # a grader bug: reported as `internal`, never cached
+                errors[check.id] = f"{type(e).__name__}: {e}"
+        seconds[task] = time.perf_counter() - t0
+    return References(outputs, backend, errors, seconds)
+
+
+def _compute_elsewhere(spec, opts, path: Path | None) -> References:
+    """A multi-device exercise graded by a parent whose JAX already started with fewer
+    devices: a trusted child process with the right device count computes the references."""
+    import subprocess
+    import sys
+
+    out = Path(tempfile.mkdtemp(prefix="dlcore-refs-")) / "refs"
+    env = {**os.environ, **jaxconfig.environment(spec.devices, opts.platform)}
+    cmd = [sys.executable, "-m", "grader.references", spec.id, str(opts.input_seed),
+           opts.platform or "", str(out)]
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+        refs = _load(out) if proc.returncode == 0 else None
+        if refs is None:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            return References({}, "cpu", {c.id: f"reference process failed: {tail[0]}"
+                                          for c in spec.checks if c.reference})
+        if path is not None:
+            _save(path, refs)
+        return refs
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def _main(argv: list[str]) -> int:
+    from grader.run import build_cases
+    from grader.spec import load_spec
+
+    exercise, seed, platform, out = argv
+    spec = load_spec(exercise)
+    jax = jaxconfig.configure(platform=platform or None, devices=spec.devices)
+    cases = build_cases(spec, int(seed))
+    refs = compute_here(spec, cases, ReferenceFns(spec, read_data(spec)), jax.default_backend())
+    if refs.errors:
+        print(refs.errors, file=sys.stderr)
+        return 1
+    _save(Path(out), refs)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

@@ -40,46 +40,25 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
     lines = []
     for ex in results:
         lines.append(paint(f"{ex.exercise} {ex.title}", "1") + f"  ({clean(ex.path)})")
-        shown_todo = set()
-        for c in ex.checks:
-            todo = [x for x in ex.checks if x.task == c.task]
-            if all(x.status == "not_implemented" for x in todo):
-                if c.task not in shown_todo:
-                    shown_todo.add(c.task)
-                    waits = sorted(
-                        {
-                            x.message[len("needs ") :].split(",")[0]
-                            for x in todo
-                            if x.message.startswith("needs ")
-                        }
-                    )
-                    what = f"waiting for {', '.join(waits)}" if waits else "not implemented yet"
-                    waiting = f"{len(todo)} check{'s' if len(todo) != 1 else ''} waiting"
-                    lines.append(f"  {paint('TODO', '33'):<9} {c.task}: {what} ({waiting})")
-                continue
-            label = _LABEL.get(c.status, c.status.upper())
-            pad = " " * (9 - len(label))
-            lines.append(f"  {paint(label, _COLOR.get(c.status, '31'))}{pad} {clean(c.name)}")
-            if c.status != "pass":
-                for part in clean(c.message).splitlines() or [""]:
-                    lines.append(f"            {part}")
-                if c.hint:
-                    lines.append(f"            hint: {clean(c.hint)}")
-            elif verbose:
-                lines.append(f"            {clean(c.description)} ({c.seconds:.2f} s)")
-        n_pass = sum(c.status == "pass" for c in ex.checks)
-        tasks = sorted({c.task for c in ex.checks})
-        done = [t for t in tasks if all(c.status == "pass" for c in ex.checks if c.task == t)]
-        lines.append(
-            f"  score {_fmt_score(ex.score)}/{_fmt_score(ex.max_score)}: "
-            f"{n_pass} of {len(ex.checks)} checks, {len(done)} of {len(tasks)} tasks "
-            f"pass ({ex.seconds:.1f} s on {ex.backend})"
-        )
+        common = _shared_failure(ex)
+        if common is not None:  # one mistake (a syntax error, a bad import) fails everything
+            c = common
+            lines.append(f"  {paint(_LABEL.get(c.status, c.status.upper()), '31')}"
+                         f"{' ' * (9 - len(_LABEL.get(c.status, c.status)))} all "
+                         f"{len(ex.checks)} checks:")
+            lines += _detail(c)
+        else:
+            for task in dict.fromkeys(c.task for c in ex.checks):
+                lines += _task_lines(ex, task, paint, verbose)
+        if ex.task_output.get("(import)"):
+            lines += _output_lines("(import)", ex.task_output["(import)"])
+        lines.append(_score_line(ex))
         notes = list(ex.notes)
+        if ex.incomplete:
+            notes.insert(0, "INCOMPLETE: grading was interrupted; checks not reached score 0")
         if verbose and not any(n.startswith("worker confinement") for n in notes):
             notes.append(f"worker confinement: {ex.confinement}")
-        for note in notes:
-            lines.append(f"  note: {clean(note)}")
+        lines += [f"  note: {clean(n)}" for n in notes]
         lines.append("")
     if len(results) > 1:
         total = sum(r.score for r in results)
@@ -89,6 +68,83 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
             f"total {_fmt_score(total)}/{_fmt_score(out_of)}: {ok} of {len(results)} exercises pass"
         )
     return "\n".join(lines)
+
+
+def _shared_failure(ex):
+    """The one failure every check shares (same status and message), if any."""
+    first = ex.checks[0] if ex.checks else None
+    if first is None or first.status in ("pass", "not_implemented") or len(ex.checks) < 2:
+        return None
+    same = all(c.status == first.status and c.message == first.message for c in ex.checks)
+    return first if same else None
+
+
+def _detail(c) -> list[str]:
+    out = [f"            {part}" for part in clean(c.message).splitlines() or [""]]
+    if c.hint:
+        out.append(f"            hint: {clean(c.hint)}")
+    return out
+
+
+def _task_lines(ex, task, paint, verbose) -> list[str]:
+    mine = [c for c in ex.checks if c.task == task]
+    lines = []
+    if all(c.status == "not_implemented" for c in mine):
+        waits = sorted({c.message[len("needs "):].split(",")[0] for c in mine
+                        if c.message.startswith("needs ")})
+        what = f"waiting for {', '.join(waits)}" if waits else "not implemented yet"
+        lines.append(f"  {paint('TODO', '33'):<9} {task}: {what} "
+                     f"({len(mine)} check{'s' if len(mine) != 1 else ''} waiting)")
+    else:
+        repeats: dict[tuple, list] = {}
+        for c in mine:
+            if c.status != "pass":
+                repeats.setdefault((c.status, c.message), []).append(c)
+        for c in mine:
+            label = _LABEL.get(c.status, c.status.upper())
+            pad = " " * (9 - len(label))
+            group = repeats.get((c.status, c.message), [c])
+            if c.status != "pass" and group[0] is not c:
+                continue
+            lines.append(f"  {paint(label, _COLOR.get(c.status, '31'))}{pad} {clean(c.name)}")
+            if c.status != "pass":
+                lines += _detail(c)
+                if len(group) > 1:
+                    others = ", ".join(x.id.split("/", 1)[1] for x in group[1:])
+                    lines.append(f"            (the same for {len(group) - 1} more: {others})")
+            elif verbose:
+                lines.append(f"            {clean(c.description)} ({c.seconds:.2f} s)")
+    if ex.task_output.get(task):
+        lines += _output_lines(task, ex.task_output[task])
+    return lines
+
+
+def _output_lines(task: str, text: str) -> list[str]:
+    shown = text.rstrip("\n").splitlines()
+    head = "printed while importing" if task == "(import)" else f"{task} printed"
+    out = [f"            {head}:"]
+    out += [f"            | {clean(line)}" for line in shown[:40]]
+    if len(shown) > 40:
+        out.append(f"            | ... ({len(shown) - 40} more lines)")
+    return out
+
+
+def _score_line(ex) -> str:
+    n_pass = sum(c.status == "pass" for c in ex.checks)
+    tasks = sorted({c.task for c in ex.checks})
+    done = [t for t in tasks if all(c.status == "pass" for c in ex.checks if c.task == t)]
+    return (f"  score {_fmt_score(ex.score)}/{_fmt_score(ex.max_score)}: "
+            f"{n_pass} of {len(ex.checks)} checks, {len(done)} of {len(tasks)} tasks "
+            f"pass ({ex.seconds:.1f} s on {ex.backend})")
+
+
+def _json_output(r) -> str:
+    text = f"{r.exercise} {r.title}: {_fmt_score(r.score)}/{_fmt_score(r.max_score)}"
+    if r.incomplete:
+        text += " (INCOMPLETE: grading was interrupted)"
+    for task, printed in r.task_output.items():
+        text += f"\n[{task} printed]\n" + clean(printed)
+    return text
 
 
 def as_json(results: list[ExerciseResult]) -> str:
@@ -108,6 +164,7 @@ def as_json(results: list[ExerciseResult]) -> str:
                     "visibility": "visible",
                     "task": c.task,
                     "kind": c.kind,
+                    "id": c.id,
                     "exercise": ex.exercise,
                     "submission": ex.path,
                 }
@@ -116,10 +173,8 @@ def as_json(results: list[ExerciseResult]) -> str:
         "score": sum(r.score for r in results),
         "max_score": sum(r.max_score for r in results),
         "execution_time": round(sum(r.seconds for r in results), 3),
-        "output": "; ".join(
-            f"{r.exercise} {r.title}: {_fmt_score(r.score)}/{_fmt_score(r.max_score)}"
-            for r in results
-        ),
+        "output": "\n".join(_json_output(r) for r in results),
+        "incomplete": any(r.incomplete for r in results),
         "exercise": results[0].exercise if len(results) == 1 else [r.exercise for r in results],
         "confinement": sorted({r.confinement for r in results}),
         "submissions": [

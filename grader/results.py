@@ -9,6 +9,7 @@ import math
 @dataclasses.dataclass
 class CheckResult:
     name: str
+    id: str
     task: str
     kind: str
     description: str
@@ -37,6 +38,8 @@ class ExerciseResult:
     notes: list[str] = dataclasses.field(default_factory=list)
     output: str = ""
     confinement: str = "none"
+    task_output: dict[str, str] = dataclasses.field(default_factory=dict)
+    incomplete: bool = False
 
     @property
     def score(self) -> float:

@@ -15,7 +15,7 @@ import threading
 import time
 
 from grader import confine as confine_mod
-from grader import protocol
+from grader import jaxconfig, protocol
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +82,8 @@ class Worker:
         platform: str | None,
         cache_dir: str | None,
         confine: dict | None = None,
+        devices: int = 1,
+        data: dict[str, bytes] | None = None,
     ):
         self.nonce = secrets.token_hex(16)
         self._scratch = tempfile.TemporaryDirectory(
@@ -100,8 +102,7 @@ class Worker:
             "LANG": "C.UTF-8",
             "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
+            **jaxconfig.environment(devices, platform),
         }
         self.started = confine_mod.start_ticks()
         self.proc = subprocess.Popen(
@@ -127,6 +128,9 @@ class Worker:
             "platform": platform or "",
             "cache_dir": cache_dir,
             "confine": confine or {},
+            "parent": os.getpid(),
+            "devices": devices,
+            "data": {k: v.hex() for k, v in (data or {}).items()},
         }
         try:
             self.proc.stdin.write((json.dumps(cfg) + "\n").encode())

@@ -1,25 +1,30 @@
-"""The declarative shape of an exercise: its files, tasks and checks.
+"""The declarative shape of an exercise: its files, tasks, cases and checks.
 
 A spec module ``grader/specs/qNN.py`` defines ``EXERCISE = Exercise(...)``. It is imported
-by the trusted parent (to build inputs, compute references and judge) and by the worker
-(to run probes on the learner's functions), so it must not import ``dlcore`` at module
-level: reference functions are named by string (``"dlcore.nn.activations:relu"``) and
-imported by the parent only.
+by the trusted parent (to build inputs, compute references and judge) and by the worker (to
+run probes on the learner's functions), so it never imports ``dlcore``: references are
+named by string (``"dlcore.nn.activations:relu"``) and imported by the parent only.
 
-A check is a probe plus a judge. The *probe* is a function ``probe(fns, case)`` that calls
-task functions through ``fns`` (the learner's in the worker, dlcore's in the parent) and
-returns a pytree of arrays. The *judge* runs in the parent on NumPy arrays only and returns
-``None`` for a pass or a :class:`Failure`.
+A :class:`Case` is a pytree input: positional ``args``, keyword ``kwargs`` (both pytrees of
+NumPy arrays, :class:`~grader.wire.Key` keys and Python scalars), ``static`` keyword values
+(hashable, static under ``jit``), probe-only ``extras`` (cotangents, spare keys) and a
+``label``. A :class:`Check` is a probe, run on each case in the worker (learner's code)
+and in the parent (dlcore), plus a judge that compares the two decoded outputs in the
+parent. Checks are built by the kinds in :mod:`grader.checks`; each has a stable ``id``
+(``"softmax/jit"``) that reports, mutants and the JSON name it by.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from grader.wire import Key, leaves
 
 STATUSES = (
     "pass",
@@ -34,50 +39,53 @@ STATUSES = (
     "internal",
 )
 
+_ID = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?/[a-z0-9_.+\-=]+$")
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One input to a probe: arrays (sent to the worker as raw bytes) and static values."""
+    """One input of a check: pytrees of arrays, statics, probe-only extras, a label."""
 
-    arrays: dict[str, np.ndarray]
-    static: dict[str, Any] = dataclasses.field(default_factory=dict)
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    static: dict = dataclasses.field(default_factory=dict)
+    extras: dict = dataclasses.field(default_factory=dict)
     label: str = ""
 
     def describe(self) -> str:
-        parts = [
-            f"{k}: {tuple(v.shape)} {v.dtype}"
-            for k, v in self.arrays.items()
-            if not k.startswith("_")
-        ]
-        parts += [f"{k}={v!r}" for k, v in self.static.items() if not k.startswith("_")]
-        text = ", ".join(parts)
+        parts = [_leaf_text(f"arg{p}" if p.startswith("[") else p, v)
+                 for p, v in _named_leaves(self.args, self.kwargs)]
+        parts += [f"{k}={_short(v)}" for k, v in self.static.items()]
+        text = ", ".join(parts[:8]) + (", ..." if len(parts) > 8 else "")
         return f"{self.label} ({text})" if self.label else text
 
 
-class ProbeInputs:
-    """What a probe sees: ``c.x`` is the array ``x`` as a ``jax.Array``, ``c.s`` the statics."""
+def case(*args, label: str = "", static: dict | None = None, extras: dict | None = None,
+         **kwargs) -> Case:
+    """``case(x, w, label="...", static={"axis": 0}, mask=m)``: a :class:`Case`."""
+    return Case(tuple(args), kwargs, dict(static or {}), dict(extras or {}), label)
 
-    def __init__(self, case: Case):
-        import jax
-        import jax.numpy as jnp
 
-        def convert(name, v):
-            named = name.lstrip("_").startswith("key") or name.endswith("_key")
-            if named and v.dtype == np.uint32 and v.ndim >= 1 and v.shape[-1] == 2:
-                return jax.random.wrap_key_data(jnp.asarray(v))
-            return jnp.asarray(v)
+def _named_leaves(args, kwargs):
+    for p, v in leaves(tuple(args)):
+        yield p, v
+    for k, v in kwargs.items():
+        for p, leaf in leaves(v):
+            yield f"{k}{p}", leaf
 
-        self._arrays = {k: convert(k, v) for k, v in case.arrays.items()}
-        self.s = dict(case.static)
 
-    def __getattr__(self, name: str):
-        try:
-            return self.__dict__["_arrays"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+def _leaf_text(name, v) -> str:
+    if isinstance(v, Key):
+        return f"{name}: key"
+    if isinstance(v, np.ndarray):
+        shape = "(" + ",".join(str(d) for d in v.shape) + ("," if v.ndim == 1 else "") + ")"
+        return f"{name}: {shape} {v.dtype}"
+    return f"{name}={_short(v)}"
 
-    def __getitem__(self, name: str):
-        return self._arrays[name]
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,27 +97,37 @@ class Failure:
     status: str = "wrong"
 
 
-Probe = Callable[[Any, ProbeInputs], Any]
-Judge = Callable[[Case, dict, "dict | None"], "Failure | None"]
+Probe = Callable[[Any, Any], Any]  # (fns, grader.execute.Inputs) -> output pytree
+Judge = Callable[[Case, Any, Any], "Failure | None"]  # (case, got, ref) -> verdict
 
 
 @dataclasses.dataclass(frozen=True)
 class Check:
     """One named, weighted property of one task."""
 
-    name: str
+    id: str
     task: str
     kind: str
+    title: str
     probe: Probe | None
     cases: Callable[[np.random.Generator], Sequence[Case]]
     judge: Judge
-    description: str
+    description: str = ""
     uses: tuple[str, ...] = ()
     weight: float = 1.0
-    timeout: float = 30.0
+    timeout: float | None = None  # seconds; None: the kind's default (see grader.run)
     reference: bool = True
     hint: str = ""
     batched: bool = True  # all cases traced into one jax.jit call (see grader/execute.py)
+
+    def __post_init__(self):
+        if not _ID.match(self.id):
+            raise ValueError(f"check id {self.id!r} is not a slug like 'task/property'")
+
+    @property
+    def name(self) -> str:
+        """What the report prints: ``"<task>: <title>"``."""
+        return f"{self.task}: {self.title}"
 
     @property
     def tasks_used(self) -> tuple[str, ...]:
@@ -131,12 +149,30 @@ class FileSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Exercise:
+    """An exercise: files, checks, forbidden calls, and what its worker needs.
+
+    ``devices``: fake CPU devices the worker starts with (set before JAX starts).
+    ``data``: ``{name: path relative to the repository}`` files the parent reads and hands to
+    the worker, where a probe finds their bytes in ``fns.data[name]``.
+    """
+
     id: str
     title: str
     files: dict[str, FileSpec]
     checks: tuple[Check, ...]
     forbidden: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     allowed_dlcore: tuple[str, ...] = ()
+    devices: int = 1
+    data: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        seen: set[str] = set()
+        for c in self.checks:
+            if c.id in seen:
+                raise ValueError(f"{self.id}: two checks have the id {c.id!r}")
+            seen.add(c.id)
+            if c.task not in self.tasks:
+                raise ValueError(f"{self.id}: check {c.id!r} grades unknown task {c.task!r}")
 
     @property
     def tasks(self) -> dict[str, str]:
@@ -147,62 +183,26 @@ class Exercise:
                 out[ref.rsplit(":", 1)[1]] = ref
         return out
 
+    @property
+    def references(self) -> dict[str, str]:
+        """Every dlcore function a probe may call by name: tasks, parts and helpers."""
+        out = {}
+        for fs in self.files.values():
+            for ref in (*fs.helpers, *fs.parts, *fs.tasks):
+                out[ref.rsplit(":", 1)[1]] = ref
+        return out
+
     def task_file(self, task: str) -> str:
         for fname, fs in self.files.items():
             if any(r.rsplit(":", 1)[1] == task for r in fs.tasks):
                 return fname
         raise KeyError(task)
 
-
-def pack_cases(cases: list[Case]) -> tuple[list[dict], dict]:
-    """Cases -> (statics per case, arrays named ``"<i>:<name>"``) for one frame."""
-    arrays = {f"{i}:{k}": v for i, c in enumerate(cases) for k, v in c.arrays.items()}
-    return [c.static for c in cases], arrays
-
-
-def unpack_cases(statics: list[dict], arrays: dict) -> list[Case]:
-    per = [dict() for _ in statics]
-    for name, v in arrays.items():
-        i, _, k = name.partition(":")
-        per[int(i)][k] = v
-    return [Case(arrays=a, static=_tuples(s)) for a, s in zip(per, statics, strict=True)]
-
-
-def _tuples(value):
-    """JSON turns the tuples of a case's statics into lists; turn them back, so both sides
-    call with the same (hashable, jit-static) values."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    return value
-
-
-def pack_many(named: list[tuple[str, list[Case]]]) -> tuple[list, dict]:
-    """Several checks' cases in one frame: arrays named ``"<j>/<i>:<name>"``."""
-    statics, arrays = [], {}  # a list of pairs: JSON headers are written with sorted keys
-    for j, (name, cases) in enumerate(named):
-        st, arr = pack_cases(cases)
-        statics.append([name, st])
-        arrays.update({f"{j}/{k}": v for k, v in arr.items()})
-    return statics, arrays
-
-
-def unpack_many(statics: list, arrays: dict) -> dict[str, list[Case]]:
-    per: list[dict] = [dict() for _ in statics]
-    for key, v in arrays.items():
-        j, _, rest = key.partition("/")
-        per[int(j)][rest] = v
-    return {name: unpack_cases(st, per[j]) for j, (name, st) in enumerate(statics)}
-
-
-def split_outputs(flat: dict, n: int) -> list[dict]:
-    """Inverse of flattening a list of n outputs: ``"[i]<path>"`` -> per-case dicts."""
-    out = [dict() for _ in range(n)]
-    for path, v in flat.items():
-        head, _, rest = path.partition("]")
-        out[int(head[1:])][rest] = v
-    return out
+    def check(self, check_id: str) -> Check:
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
 
 
 def load_reference(ref: str) -> Callable:

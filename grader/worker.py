@@ -68,16 +68,139 @@ def _config_snapshot(jax) -> dict:
     }
 
 
+class _Capture:
+    """Stands in for sys.stdout/sys.stderr: keeps what the learner prints, up to a cap."""
+
+    CAP = 16 * 1024
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def write(self, text) -> int:
+        text = str(text)
+        room = self.CAP - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(len(text), room)
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n[... {self.dropped} more characters not shown]"
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text
+
+
+class _Guard:
+    """What the worker checks after learner code ran: replaced JAX/NumPy functions, changed
+    JAX config, refused imports."""
+
+    def __init__(self, jax, np, blocker):
+        self.jax, self.np, self.blocker = jax, np, blocker
+        self.originals = {n: getattr(jax, n) for n in ("jit", "grad", "vmap", "value_and_grad")}
+        self.config0 = _config_snapshot(jax)
+        self.allclose = np.allclose
+
+    def tamper(self) -> str | None:
+        for name, fn in self.originals.items():
+            if getattr(self.jax, name) is not fn:
+                return f"jax.{name} was replaced"
+        if self.np.allclose is not self.allclose:
+            return "numpy.allclose was replaced"
+        now = _config_snapshot(self.jax)
+        for k, v in self.config0.items():
+            if now[k] != v:
+                return f"JAX config {k} changed from {v!r} to {now[k]!r}"
+        return None
+
+    def refused(self) -> str | None:
+        a = self.blocker.attempts
+        return f"imports {a[0]!r}, which is refused" if a else None
+
+
+def _load_learner(files, sources, nonce, capture) -> tuple[dict, list, float]:
+    """Runs the learner's files from the text read at start, under unique module names, so
+    nothing in the submission folder can shadow a module or be imported instead. Sibling
+    files of the exercise import each other by their plain names."""
+    import linecache
+    import types
+
+    describe_exception = _Grader.hints.describe_exception
+    namespace: dict[str, object] = {}
+    errors = []
+    t0 = time.perf_counter()
+    modules = {}
+    for i, path in enumerate(files):
+        module = types.ModuleType(f"_learner_{nonce[:8]}_{i}")
+        module.__file__ = path
+        modules[os.path.splitext(os.path.basename(path))[0]] = module
+    finder = _SiblingFinder(modules)
+    sys.meta_path.insert(1, finder)
+    for path in files:
+        module = modules[os.path.splitext(os.path.basename(path))[0]]
+        try:
+            source = sources[path]
+            if isinstance(source, BaseException):
+                raise source
+            # tracebacks show the learner's lines even after privileges are dropped
+            linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+            sys.modules[module.__name__] = module
+            finder.loading.add(module.__name__)
+            exec(compile(source, path, "exec"), module.__dict__)
+            namespace.update({k: getattr(module, k) for k in dir(module)})
+        except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt included
+            errors.append(_describe(describe_exception, e, files, "import"))
+    return namespace, errors, time.perf_counter() - t0
+
+
+class _SiblingFinder:
+    """``import losses`` / ``from losses import f`` inside a learner file finds the sibling
+    file of the same exercise (already created as a module object), nothing else."""
+
+    def __init__(self, modules: dict):
+        self.modules = modules
+        self.loading: set[str] = set()
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.machinery
+
+        module = self.modules.get(name)
+        if module is None:
+            return None
+        return importlib.machinery.ModuleSpec(name, _SiblingLoader(module))
+
+
+class _SiblingLoader:
+    def __init__(self, module):
+        self.module = module
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        pass  # it runs (or ran) in its own turn of the loading loop
+
+
 def main() -> None:
     cfg = _bootstrap()
     sources = _read_sources(cfg["files"])
     from grader import confine
 
-    confinement = confine.apply_in_worker(cfg.get("confine") or {})
-    os.environ["JAX_PLATFORMS"] = cfg.get("platform") or ""
+    confinement = confine.apply_in_worker({**(cfg.get("confine") or {}),
+                                           "parent": cfg.get("parent")})
     import numpy as np
 
-    from grader import protocol
+    from grader import jaxconfig, protocol
 
     res_fd, cmd_fd, nonce = cfg["res_fd"], cfg["cmd_fd"], cfg["nonce"]
     me = os.getpid()
@@ -89,187 +212,111 @@ def main() -> None:
             os._exit(0)
         protocol.write_frame(res_fd, protocol.encode({**header, "nonce": nonce}, arrays))
 
-    import jax
+    jax = jaxconfig.configure(platform=cfg.get("platform") or None,
+                              cache_dir=cfg.get("cache_dir"), devices=cfg.get("devices", 1))
+    # everything of the grader's that the worker runs, imported before the blocker goes in
+    from grader import execute, hints, wire
+    from grader.spec import Case, load_spec
 
-    if cfg.get("platform"):
-        jax.config.update("jax_platforms", cfg["platform"])
-
-    if cfg.get("cache_dir"):
-        jax.config.update("jax_compilation_cache_dir", cfg["cache_dir"])
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        # XLA's own caches would put the (per-grading, random) cache path into the compile
-        # options, and so into every cache key: no entry would ever be found again
-        jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
-    if jax.default_backend() != "cpu":
-        jax.config.update("jax_default_matmul_precision", "highest")
-
-    from grader.execute import run_cases, run_group
-    from grader.hints import describe_exception
-    from grader.spec import load_spec, unpack_cases, unpack_many
-
+    _Grader.execute, _Grader.hints, _Grader.protocol = execute, hints, protocol
+    _Grader.wire, _Grader.Case = wire, Case
     exercise = load_spec(cfg["exercise"])
-    checks = {c.name: c for c in exercise.checks}
-    originals = {
-        "jit": jax.jit,
-        "grad": jax.grad,
-        "vmap": jax.vmap,
-        "value_and_grad": jax.value_and_grad,
-    }
-    config0 = _config_snapshot(jax)
-    np_allclose = np.allclose
-
-    def tamper_report() -> str | None:
-        for name, fn in originals.items():
-            if getattr(jax, name) is not fn:
-                return f"jax.{name} was replaced"
-        if np.allclose is not np_allclose:
-            return "numpy.allclose was replaced"
-        now = _config_snapshot(jax)
-        for k, v in config0.items():
-            if now[k] != v:
-                return f"JAX config {k} changed from {v!r} to {now[k]!r}"
-        return None
-
     blocker = _ImportBlocker()
     for mod in [m for m in sys.modules if m.split(".")[0] in _BLOCKED]:
         del sys.modules[mod]
+    guard = _Guard(jax, np, blocker)
     sys.meta_path.insert(0, blocker)
-    learner_files = cfg["files"]
-
-    # Run the learner's files from the text read above, under unique module names, so
-    # nothing in the submission folder can shadow a module or be imported instead.
-    import linecache
-    import types
-
-    namespace: dict[str, object] = {}
-    load_errors = []
-    t0 = time.perf_counter()
-    for i, path in enumerate(learner_files):
-        modname = f"_learner_{nonce[:8]}_{i}"
-        try:
-            source = sources[path]
-            if isinstance(source, BaseException):
-                raise source
-            # tracebacks show the learner's lines even after privileges are dropped
-            linecache.cache[path] = (len(source), None, source.splitlines(True), path)
-            module = types.ModuleType(modname)
-            module.__file__ = path
-            sys.modules[modname] = module
-            exec(compile(source, path, "exec"), module.__dict__)
-            namespace.update({k: getattr(module, k) for k in dir(module)})
-        except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt included
-            load_errors.append(_describe(describe_exception, e, learner_files, "import"))
-    import_seconds = time.perf_counter() - t0
-    tampered = tamper_report()
+    capture = _Capture()
+    sys.stdout = sys.stderr = capture
+    namespace, load_errors, import_seconds = _load_learner(cfg["files"], sources, nonce, capture)
     if blocker.attempts:
-        load_errors.append(
-            {
-                "status": "forbidden",
-                "exception": "ImportError",
-                "message": f"imports {blocker.attempts[0]!r}, which is refused",
-            }
-        )
-
+        load_errors.append({"status": "forbidden", "exception": "ImportError",
+                            "message": guard.refused()})
     tasks = {}
     for task in exercise.tasks:
         obj = namespace.get(task)
         tasks[task] = "missing" if obj is None else ("ok" if callable(obj) else "not_callable")
-    send(
-        {
-            "type": "ready",
-            "tasks": tasks,
-            "confinement": confinement,
-            "load_errors": load_errors,
-            "tamper": tampered,
-            "import_seconds": import_seconds,
-            "backend": jax.default_backend(),
-        }
-    )
+    send({"type": "ready", "tasks": tasks, "confinement": confinement,
+          "load_errors": load_errors, "tamper": guard.tamper(),
+          "import_seconds": import_seconds, "backend": jax.default_backend(),
+          "devices": jax.device_count(), "output": capture.take()})
+    fns = _Fns(namespace, cfg.get("data") or {})
+    _serve(cmd_fd, send, exercise, fns, guard, capture, cfg["files"])
 
-    class Fns:
-        def __getattr__(self, name):
-            obj = namespace.get(name)
-            if obj is None:
-                raise _MissingTask(name)
-            return obj
 
-    fns = Fns()
-    prefetched: dict[str, list] = {}
+class _Grader:
+    """The grader modules the worker uses, held here once imported (before the import
+    blocker goes in): learner code cannot import them itself."""
+
+    execute = hints = protocol = wire = Case = None
+
+
+class _Fns:
+    """The learner's functions by name, as probes call them; ``data`` the exercise files."""
+
+    def __init__(self, namespace, data):
+        self._namespace = namespace
+        self.data = {k: bytes.fromhex(v) for k, v in data.items()}
+
+    def __getattr__(self, name):
+        obj = self.__dict__["_namespace"].get(name)
+        if obj is None:
+            raise _MissingTask(name)
+        return obj
+
+
+def _serve(cmd_fd, send, exercise, fns, guard, capture, files) -> None:
+    protocol, wire, Case = _Grader.protocol, _Grader.wire, _Grader.Case
+    checks = {c.id: c for c in exercise.checks}
     while True:
         payload = protocol.read_frame(cmd_fd)
         if payload is None:
-            return
+            return  # the grader closed the pipe: it is gone or done
         header, arrays = protocol.decode(payload)
-        if header.get("type") == "exit":
+        if header.get("type") != "task":
             return
-        if header.get("type") == "prefetch":
-            # Each task's batched checks in one compiled call; a group that fails is simply
-            # not prefetched, and its checks run (and fail) one by one when asked.
-            many = unpack_many(header["statics"], {k: v for k, (v, _) in arrays.items()})
-            by_task: dict[str, list] = {}
-            for name in many:
-                by_task.setdefault(checks[name].task, []).append(checks[name])
-            for group in by_task.values():
-                try:
-                    out = run_group(group, fns, many)
-                except BaseException:  # noqa: B036 - reported when the check itself runs
-                    out = None
-                prefetched.update(out or {})
-            send({"type": "prefetched", "checks": sorted(prefetched)})
-            continue
-        check = checks[header["check"]]
-        cases = unpack_cases(header["statics"], {k: v for k, (v, _) in arrays.items()})
+        raw = wire.decode(header["cases"], arrays)
+        cases = {cid: [Case(tuple(a), dict(k), dict(s), dict(e), str(lab))
+                       for a, k, s, e, lab in items] for cid, items in raw.items()}
+        _run_task([checks[cid] for cid in header["checks"]], cases, send, fns, guard,
+                  capture, files)
+
+
+def _run_task(todo, cases, send, fns, guard, capture, files) -> None:
+    """Each check's result frame, in order; the task's batched checks compile as one."""
+    run_cases, run_group = _Grader.execute.run_cases, _Grader.execute.run_group
+    to_wire, WireError = _Grader.execute.to_wire, _Grader.wire.WireError
+    describe_exception = _Grader.hints.describe_exception
+    try:
+        grouped = run_group(todo, fns, cases)
+    except BaseException:  # noqa: B036 - reported when each check runs by itself
+        grouped = {}
+    for check in todo:
+        head = {"type": "result", "check": check.id}
         t0 = time.perf_counter()
+        arrays = None
         try:
-            outputs = prefetched.pop(check.name, None)
+            outputs = grouped.get(check.id)
             if outputs is None:
-                outputs = run_cases(check, fns, cases)
-            flat = flatten_output(outputs)
-            reason = tamper_report() or (
-                f"imports {blocker.attempts[0]!r}, which is refused" if blocker.attempts else None
-            )
-            if reason:
-                send(
-                    {
-                        "type": "result",
-                        "check": check.name,
-                        "status": "tamper" if not blocker.attempts else "forbidden",
-                        "message": reason,
-                    }
-                )
-                continue
-            send(
-                {
-                    "type": "result",
-                    "check": check.name,
-                    "status": "ok",
-                    "seconds": time.perf_counter() - t0,
-                },
-                flat,
-            )
+                outputs = run_cases(check, fns, cases[check.id])
+            skeleton, arrays = to_wire(outputs)
+            head.update(status="ok", output_tree=skeleton)
         except _MissingTask as e:
-            send(
-                {
-                    "type": "result",
-                    "check": check.name,
-                    "status": "error",
-                    "exception": "MissingTask",
-                    "message": str(e.args[0]),
-                    "missing": e.args[0],
-                }
-            )
-        except _BadOutput as e:
-            send({"type": "result", "check": check.name, "status": "wrong", "message": str(e)})
+            head.update(status="error", exception="MissingTask", message=str(e.args[0]),
+                        missing=e.args[0])
+        except WireError as e:
+            head.update(status="wrong", message=str(e))
         except BaseException as e:  # noqa: B036 - a task may raise SystemExit on purpose
-            info = _describe(describe_exception, e, learner_files, "call")
-            if blocker.attempts:  # the task tried to import an answer and failed doing so
-                info = {
-                    **info,
-                    "status": "forbidden",
-                    "message": f"imports {blocker.attempts[0]!r}, which is refused",
-                }
-            send({"type": "result", "check": check.name, **info})
+            head.update(_describe(describe_exception, e, files, "call"))
+        reason = guard.tamper()
+        if reason or guard.refused():
+            head = {"type": "result", "check": check.id,
+                    "status": "tamper" if reason else "forbidden",
+                    "message": reason or guard.refused()}
+            arrays = None
+        head["seconds"] = time.perf_counter() - t0
+        head["output"] = capture.take()
+        send(head, arrays if head.get("status") == "ok" else None)
 
 
 class _MissingTask(Exception):
@@ -293,39 +340,6 @@ def _describe(describe_exception, e: BaseException, files, during: str) -> dict:
             "message": "(the exception's message could not be read)",
             "during": during,
         }
-
-
-class _BadOutput(Exception):
-    pass
-
-
-def flatten_output(out) -> dict:
-    """``{keystr path: (np.ndarray, kind)}`` for a probe's output pytree."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    leaves, _ = jax.tree_util.tree_flatten_with_path(out)
-    flat = {}
-    for path, leaf in leaves:
-        name = jax.tree_util.keystr(path)
-        if isinstance(leaf, jax.Array):
-            kind = "jax"
-            if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-                leaf = jax.random.key_data(leaf)
-            arr = np.asarray(leaf)
-        elif isinstance(leaf, (np.ndarray, np.generic)):
-            kind, arr = "numpy", np.asarray(leaf)
-        elif isinstance(leaf, (bool, int, float)):
-            kind, arr = "python", np.asarray(leaf)
-        else:
-            raise _BadOutput(
-                f"output {name or '(root)'} is a {type(leaf).__name__}, not an array or number"
-            )
-        if arr.dtype == object:
-            raise _BadOutput(f"output {name or '(root)'} is an object array")
-        flat[name] = (arr, kind)
-    return flat
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Test helpers: grade a solution with some functions swapped for other code.
 
-A mutant is a known-wrong implementation of one task; the check named in ``check`` must
-reject it (the reference passes every check, so that check can tell the two apart). An
-alternative is a correct implementation written differently; every check of its task must
-accept it. Mutants and alternatives of independent tasks are graded together in one worker
-run to keep the suite fast.
+A mutant is a known-wrong implementation of one task; the check whose id is ``check``
+must reject it (the reference passes every check, so that check can tell the two apart).
+An alternative is a correct implementation written differently; every check of its task
+must accept it. Both are trusted code, so they are graded in this process
+(:func:`grader.local.grade_local`: the same cases, probes, wire and judges as the worker);
+the worker itself is proven on the solutions, the stubs and the adversarial suite.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
+from grader.local import grade_local
 from grader.run import Options, grade
 from grader.spec import Exercise, load_spec
 
@@ -28,7 +30,7 @@ class Mutant:
 
     name: str
     task: str
-    check: str
+    check: str  # the id of the check that must reject it, e.g. "softmax/jit"
     code: str
     status: str | None = None  # the exact status expected, when it matters
 
@@ -124,7 +126,7 @@ def grade_folder(
     if tasks is not None:
         spec = restrict(spec, tasks)
     if checks is not None:
-        spec = dataclasses.replace(spec, checks=tuple(c for c in spec.checks if c.name in checks))
+        spec = dataclasses.replace(spec, checks=tuple(c for c in spec.checks if c.id in checks))
     files = [str(folder / f) for f in spec.files]
     return grade(spec, str(folder), files, Options(**opts), str(folder))
 
@@ -147,3 +149,12 @@ def rounds(spec: Exercise, items) -> list[list]:
         else:
             groups.append([item])
     return groups
+
+
+def grade_here(folder: Path, exercise: str, tasks: set[str] | None = None,
+               checks: set[str] | None = None):
+    """Trusted code graded in this process, restricted to some tasks or check ids."""
+    spec = load_spec(exercise)
+    if tasks is not None:
+        spec = restrict(spec, tasks)
+    return grade_local(spec, folder, checks=checks)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.spec import available_exercises, load_spec
-from tests.grading import REJECTED, grade_folder, make_submission, rounds
+from tests.grading import REJECTED, grade_folder, grade_here, make_submission, rounds
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = available_exercises()
@@ -43,6 +43,7 @@ def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("grader-cache"))
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize("ex", EXERCISES)
 def test_solution_scores_full_marks(ex, cache):
     result = grade_folder(ROOT / "solutions" / ex, ex, cache_dir=cache)
@@ -51,6 +52,7 @@ def test_solution_scores_full_marks(ex, cache):
     assert result.score == result.max_score > 0
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize("ex", EXERCISES)
 def test_untouched_stub_is_not_implemented_everywhere(ex, cache):
     result = grade_folder(ROOT / "exercises" / ex, ex, cache_dir=cache)
@@ -64,10 +66,10 @@ def test_mutants_are_rejected_by_their_check(ex, group, tmp_path, cache):
     folder = make_submission(tmp_path, ex, [m.code for m in group])
     # only the checks meant to reject these mutants: what the test asserts, and far fewer
     # compiles than the tasks' every check
-    result = grade_folder(folder, ex, checks={m.check for m in group}, cache_dir=cache)
-    by_name = {c.name: c for c in result.checks}
+    result = grade_here(folder, ex, checks={m.check for m in group})
+    by_name = {c.id: c for c in result.checks}
     for m in group:
-        assert m.check in by_name, f"{m.name}: no check named {m.check!r}"
+        assert m.check in by_name, f"{m.name}: no check with id {m.check!r}"
         got = by_name[m.check]
         expected = {m.status} if m.status else REJECTED
         assert got.status in expected, f"{m.name}: {m.check} said {got.status}: {got.message}"
@@ -78,7 +80,7 @@ def test_mutants_are_rejected_by_their_check(ex, group, tmp_path, cache):
 @pytest.mark.parametrize("ex, group", _params("ALTERNATIVES"))
 def test_correct_alternatives_are_accepted(ex, group, tmp_path, cache):
     folder = make_submission(tmp_path, ex, [a.code for a in group])
-    result = grade_folder(folder, ex, {a.task for a in group}, cache_dir=cache)
+    result = grade_here(folder, ex, {a.task for a in group})
     bad = [(c.name, c.status, c.message) for c in result.checks if c.status != "pass"]
     assert not bad
 
@@ -88,8 +90,8 @@ def test_every_check_has_a_mutant_it_rejects(ex):
     spec = load_spec(ex)
     assert (ROOT / "tests" / "mutants" / f"{ex}.py").exists(), f"tests/mutants/{ex}.py missing"
     covered = {m.check for m in _mutants(ex).MUTANTS}
-    assert {c.name for c in spec.checks} - covered == set()
-    assert covered - {c.name for c in spec.checks} == set()
+    assert {c.id for c in spec.checks} - covered == set()
+    assert covered - {c.id for c in spec.checks} == set()
     assert len(_mutants(ex).MUTANTS) >= 5
 
 
@@ -108,6 +110,7 @@ def _cli(*args, cwd=ROOT):
     )
 
 
+@pytest.mark.worker
 def test_same_seed_same_json(cache):
     ex = EXERCISES[-1]
     runs = [_cli(f"solutions/{ex}", "--format", "json", "--cache-dir", cache) for _ in range(2)]
@@ -119,6 +122,7 @@ def test_same_seed_same_json(cache):
     assert json.dumps(docs[0], sort_keys=True) == json.dumps(docs[1], sort_keys=True)
 
 
+@pytest.mark.worker
 def test_cli_exit_codes_and_targets(tmp_path, cache):
     ex = EXERCISES[0]
     assert _cli("exercises/q99").returncode == 2
