@@ -6,10 +6,11 @@ import argparse
 import dataclasses
 import os
 import re
+import signal
 import sys
-import time
 from pathlib import Path
 
+from grader.run import Options, grade
 from grader.spec import available_exercises, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,15 +29,16 @@ def _exercise_dir(path: Path) -> list[Path]:
     return [p for p in found if not any(_QNN.match(a.name) for a in p.parents if a != p)]
 
 
-def resolve(target: str) -> list[tuple[str, Path, list[str] | None]]:
-    """``[(exercise id, folder, only these files or None)]`` for one command-line target."""
+def resolve(target: str, exercise: str | None = None) -> list[tuple[str, Path, list | None]]:
+    """``[(exercise id, folder, only these files or None)]`` for one command-line target.
+
+    ``exercise`` names the exercise of a folder whose name is not ``qNN`` (``--exercise``).
+    Relative targets such as ``.`` or ``activations.py`` resolve from the current folder.
+    """
     path = Path(target)
     if not path.exists() and _QNN.match(target):
-        path = (
-            Path("exercises", target)
-            if Path("exercises", target).is_dir()
-            else ROOT / "exercises" / target
-        )
+        local = Path("exercises", target)
+        path = local if local.is_dir() else ROOT / "exercises" / target
         if not path.is_dir():
             raise UsageError(f"unknown exercise {target!r}: no folder exercises/{target}")
     if not path.exists():
@@ -45,18 +47,23 @@ def resolve(target: str) -> list[tuple[str, Path, list[str] | None]]:
                 f"unknown exercise {path.name}: the grader knows {', '.join(available_exercises())}"
             )
         raise UsageError(f"no such file or folder: {target}")
+    path = Path(os.path.abspath(path))  # "." and "file.py" get their real folder names
     only = None
     if path.is_file():
         only = [path.name]
         path = path.parent
-        if not _QNN.match(path.name):
-            raise UsageError(f"{target} is not inside an exercise folder named qNN")
+    known = set(available_exercises())
+    if exercise is not None:
+        if exercise not in known:
+            raise UsageError(f"--exercise {exercise}: the grader knows {', '.join(sorted(known))}")
+        return [(exercise, path, only)]
+    if only is not None and not _QNN.match(path.name):
+        raise UsageError(f"{target} is not inside an exercise folder named qNN (pass "
+                         "--exercise qNN to grade a folder of another name)")
     dirs = _exercise_dir(path)
     if not dirs:
-        raise UsageError(
-            f"{target} is neither an exercise folder (qNN) nor a folder holding exercise folders"
-        )
-    known = set(available_exercises())
+        raise UsageError(f"{target} is neither an exercise folder (qNN) nor a folder holding "
+                         "exercise folders (pass --exercise qNN to grade it as one)")
     out = []
     for d in dirs:
         if d.name not in known:
@@ -85,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         "holding several qNN folders",
     )
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    p.add_argument("--exercise", metavar="QNN",
+                   help="grade TARGET as this exercise, whatever its folder is called")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE too")
     p.add_argument("--seed", type=int, default=0, help="seed of the check inputs (default 0)")
     p.add_argument(
@@ -140,65 +149,80 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grader import report
-    from grader.run import Options, grade
-
     args = _parser().parse_args(argv)
     try:
-        targets = [t for arg in args.targets for t in resolve(arg)]
+        targets = [t for arg in args.targets for t in resolve(arg, args.exercise)]
+        argv_seen = sys.argv[1:] if argv is None else argv
+        _check_options(args, any(a.split("=")[0] == "--salt" for a in argv_seen))
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
-        return 2
-    if args.instructor and not args.salt:
-        print(
-            "grader: --instructor needs a secret --salt (or $DLCORE_GRADER_SALT)", file=sys.stderr
-        )
         return 2
     from grader.confine import become_subreaper
 
     become_subreaper()  # daemons a submission detaches come back to us, to be killed
-    opts = Options(
-        instructor=args.instructor,
-        salt=args.salt,
-        seed=args.seed,
-        platform={"cuda": "gpu"}.get(args.device, args.device),
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        import_timeout=args.import_timeout,
-        check_timeout=args.check_timeout,
-    )
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop the worker, report so far
+    opts = Options(instructor=args.instructor, salt=args.salt, seed=args.seed,
+                   platform=_platform(args), cache_dir=args.cache_dir,
+                   use_cache=not args.no_cache, import_timeout=args.import_timeout,
+                   check_timeout=args.check_timeout)
     results = []
-    t0 = time.monotonic()
-    for ex_id, folder, only in targets:
-        spec = load_spec(ex_id)
-        names = [n for n in spec.files if only is None or n in only]
-        if only and not names:
-            print(
-                f"grader: {only[0]} is not a file of exercise {ex_id} "
-                f"(expected {', '.join(spec.files)})",
-                file=sys.stderr,
-            )
-            return 2
-        files = [os.path.abspath(os.path.join(folder, n)) for n in names]
+    try:
+        for ex_id, folder, only in targets:
+            results.append(_grade_one(ex_id, folder, only, args, opts))
+            if results[-1].incomplete:
+                break
+    except UsageError as e:
+        print(f"grader: {e}", file=sys.stderr)
+        return 2
+    _report(results, args)
+    return 0 if results and all(r.passed and not r.incomplete for r in results) else 1
 
-        sub = spec if only is None else _restrict(spec, names)
-        if args.task:
-            unknown = sorted(set(args.task) - set(sub.tasks))
-            if unknown:
-                print(
-                    f"grader: {ex_id} has no task {unknown[0]!r} (tasks: {', '.join(sub.tasks)})",
-                    file=sys.stderr,
-                )
-                return 2
-            sub = dataclasses.replace(
-                sub, checks=tuple(c for c in sub.checks if c.task in args.task)
-            )
-        try:
-            display = os.path.relpath(folder)
-        except ValueError:
-            display = str(folder)
-        results.append(grade(sub, str(folder), files, opts, display))
-    del t0
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _platform(args):
+    return {"cuda": "gpu"}.get(args.device, args.device)
+
+
+def _check_options(args, salt_given: bool) -> None:
+    if args.instructor and not args.salt:
+        raise UsageError("--instructor needs a secret --salt (or $DLCORE_GRADER_SALT)")
+    if salt_given and not args.instructor:
+        raise UsageError("--salt only applies with --instructor (self-check inputs come "
+                         "from --seed)")
+    from grader.jaxconfig import check_platform
+
+    problem = check_platform(_platform(args))
+    if problem:
+        raise UsageError(problem)
+
+
+def _grade_one(ex_id, folder, only, args, opts):
+    spec = load_spec(ex_id)
+    names = [n for n in spec.files if only is None or n in only]
+    if only and not names:
+        raise UsageError(f"{only[0]} is not a file of exercise {ex_id} "
+                         f"(expected {', '.join(spec.files)})")
+    sub = spec if only is None else _restrict(spec, names)
+    if args.task:
+        unknown = sorted(set(args.task) - set(sub.tasks))
+        if unknown:
+            raise UsageError(f"{ex_id} has no task {unknown[0]!r} (tasks: {', '.join(sub.tasks)})")
+        sub = dataclasses.replace(sub, checks=tuple(c for c in sub.checks if c.task in args.task))
+    # every file of the exercise is loaded (files import each other); only checks narrow
+    files = [os.path.abspath(os.path.join(folder, n)) for n in spec.files]
+    try:
+        display = os.path.relpath(folder)
+    except ValueError:
+        display = str(folder)
+    return grade(sub, str(folder), files, opts, display)
+
+
+def _report(results, args) -> None:
+    from grader import report
+
     if args.format == "json":
         text = report.as_json(results)
     elif args.format == "junit":
@@ -212,14 +236,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.output.endswith(".json") and args.format == "text"
             else text
         )
-    return 0 if results and all(r.passed for r in results) else 1
 
 
 def _restrict(spec, names):
-    import dataclasses
-
-    files = {n: spec.files[n] for n in names}
-    keep = {r.rsplit(":", 1)[1] for fs in files.values() for r in fs.tasks}
-    return dataclasses.replace(
-        spec, files=files, checks=tuple(c for c in spec.checks if c.task in keep)
-    )
+    """Only the checks of the tasks in these files (all files still load)."""
+    keep = {r.rsplit(":", 1)[1] for n in names for r in spec.files[n].tasks}
+    return dataclasses.replace(spec, checks=tuple(c for c in spec.checks if c.task in keep))

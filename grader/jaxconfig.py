@@ -60,7 +60,7 @@ def check_platform(platform: str | None) -> str | None:
         jax.devices(platform)
     except RuntimeError:
         how = {"gpu": "pip install -U 'jax[cuda12]'", "cuda": "pip install -U 'jax[cuda12]'",
-               "tpu": "pip install -U 'jax[tpu]'"}.get(platform, "a JAX build for it")
-        return (f"no {platform} device is visible to JAX (the installed jaxlib runs on the "
-                f"CPU only?): install {how}, or leave out --device")
+               "tpu": "pip install -U 'jax[tpu]'"}.get(platform, "install a JAX build for it")
+        return (f"no {platform} device is visible to JAX (this jaxlib runs on the CPU only?): "
+                f"{how}, or leave out --device")
     return None

@@ -9,7 +9,7 @@ only: nothing is unpickled, no class from the other side is instantiated.
 Leaf tags: ``a`` array (with ``k`` its kind: ``jax``, ``numpy`` or ``key``), ``v`` a JSON
 number or bool, ``f`` a float written with ``repr`` (so inf and NaN survive), ``s`` a str,
 ``b`` bytes (sent as a uint8 array), ``n`` None. Container tags: ``d`` dict (a list of
-``[key, value]`` pairs), ``l`` list, ``t`` tuple, ``nt`` named tuple (decoded as a
+``[key, value]`` pairs), ``l`` list, ``t`` tuple, ``nt`` named tuple (with ``fields``; decoded as a
 :class:`Record`), ``node`` another pytree node (decoded as a :class:`Record` of its
 flattened children, keyed by path).
 
@@ -108,7 +108,9 @@ class _Encoder:
         if isinstance(x, KeyArray):
             return self.array(np.asarray(x).view(np.ndarray), "key")
         if isinstance(x, np.ndarray) and type(x) in (np.ndarray, NumpyArray):
-            return self.array(np.asarray(x), "numpy" if type(x) is NumpyArray else "jax")
+            # next to JAX (a leaf hook), a plain ndarray is one the code returned from NumPy
+            numpy = type(x) is NumpyArray or self.leaf_hook is not None
+            return self.array(np.asarray(x), "numpy" if numpy else "jax")
         if isinstance(x, np.generic):
             return self.array(np.asarray(x), "numpy")
         if self.leaf_hook is not None:
@@ -117,7 +119,8 @@ class _Encoder:
                 return self.array(*leaf)
         if isinstance(x, tuple) and hasattr(x, "_fields"):
             items = [self.enc(v, depth + 1, f"{where}.{f}") for f, v in zip(x._fields, x)]
-            return {"nt": type(x).__name__[:100], "f": [str(f) for f in x._fields], "t": items}
+            return {"nt": type(x).__name__[:100], "fields": [str(f) for f in x._fields],
+                    "t": items}
         if isinstance(x, dict):
             pairs = []
             for k, v in x.items():
@@ -190,7 +193,7 @@ def decode(skeleton, arrays: dict[str, tuple[np.ndarray, str]], depth: int = 0):
         return arr
     sub = lambda v: decode(v, arrays, depth + 1)  # noqa: E731
     if "nt" in skeleton:
-        fields, items = skeleton.get("f"), skeleton.get("t")
+        fields, items = skeleton.get("fields"), skeleton.get("t")
         if not isinstance(fields, list) or not isinstance(items, list) or len(fields) != len(items):
             raise WireError("malformed named tuple")
         return Record(str(skeleton["nt"]), [(str(f), sub(v)) for f, v in zip(fields, items)])

@@ -89,9 +89,53 @@ def test_compare_checks_shape_dtype_nan_and_tolerance_in_that_order():
 
 
 def test_compare_trees_names_missing_outputs_and_numpy_returns():
-    ref = {"['a']": (np.ones(2, np.float32), "jax")}
-    assert "missing ['a']" in compare_trees({}, ref)
-    assert "NumPy array" in compare_trees({"['a']": (np.ones(2, np.float32), "numpy")}, ref)
+    from grader.wire import NumpyArray
+
+    ref = {"a": np.ones(2, np.float32)}
+    assert "missing key(s) 'a'" in compare_trees({}, ref)
+    assert "NumPy array" in compare_trees({"a": np.ones(2, np.float32).view(NumpyArray)}, ref)
+
+
+def test_compare_trees_keeps_python_kinds_and_containers_apart():
+    assert "Python int" in compare_trees(np.array(3), 3)
+    assert "expected a tuple" in compare_trees([1, 2], (1, 2))
+    assert compare_trees((1, "a", b"z", None), (1, "a", b"z", None)) is None
+    assert "expected 'abc'" in compare_trees("abd", "abc")
+    assert compare_trees(1.0 + 1e-9, 1.0) is None and "outside" in compare_trees(1.1, 1.0)
+    assert "expected a bool" in compare_trees(1, True)
+
+
+def test_swapped_axes_are_named():
+    ref = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    msg = compare_arrays("", np.swapaxes(ref, 1, 2).copy(), ref)
+    assert "axes 1 and 2 look swapped" in msg and "values match" in msg
+
+
+def test_wire_round_trips_kinds_and_refuses_objects():
+    from grader import wire
+    from grader.execute import roundtrip
+    import jax.numpy as jnp
+    import jax
+    from typing import NamedTuple
+
+    class State(NamedTuple):
+        count: object
+        mu: object
+
+    value = {"i": 3, "f": float("nan"), "s": "hé", "b": b"\x00\xff", "n": None,
+             "t": (jnp.ones(2), [np.zeros(1, np.int8)]), "st": State(jnp.int32(0), {"w": 1.5}),
+             "k": jax.random.key(3)}
+    back = roundtrip(value)
+    assert back["i"] == 3 and type(back["i"]) is int and np.isnan(back["f"])
+    assert back["s"] == "hé" and back["b"] == b"\x00\xff" and back["n"] is None
+    assert isinstance(back["t"], tuple) and isinstance(back["t"][1], list)
+    assert isinstance(back["t"][1][0], wire.NumpyArray) and not isinstance(back["t"][0], wire.NumpyArray)
+    assert back["st"].type_name == "State" and back["st"]["mu"]["w"] == 1.5
+    assert isinstance(back["k"], wire.KeyArray)
+    with pytest.raises(wire.WireError, match="object"):
+        roundtrip({"bad": object()})
+    with pytest.raises(wire.WireError):
+        wire.decode({"a": "nope"}, {})
 
 
 # ---- forbidden calls --------------------------------------------------------------------
@@ -144,9 +188,9 @@ def test_importing_answers_is_forbidden_for_every_task(line):
 
 def _result():
     checks = [
-        CheckResult("f: ok", "f", "equivalence", "d", "pass", 1.0),
-        CheckResult("f: jit", "f", "jit", "d", "wrong", 1.0, "bad\x1b[31m\rvalue", "a hint"),
-        CheckResult("g: ok", "g", "equivalence", "d", "not_implemented", 1.0, "g is not ..."),
+        CheckResult("f: ok", "f/ok", "f", "equivalence", "d", "pass", 1.0),
+        CheckResult("f: jit", "f/jit", "f", "jit", "d", "wrong", 1.0, "bad\x1b[31m\rvalue", "a hint"),
+        CheckResult("g: ok", "g/ok", "g", "equivalence", "d", "not_implemented", 1.0, "g is not ..."),
     ]
     return ExerciseResult("q99", "Test", "exercises/q99", checks, seconds=1.5)
 
@@ -161,7 +205,7 @@ def test_terminal_report_escapes_control_characters_and_folds_todo():
 
 def test_json_report_is_gradescope_shaped_and_scores_clamp():
     res = _result()
-    res.checks.append(CheckResult("h", "h", "training", "d", "pass", float("nan")))
+    res.checks.append(CheckResult("h", "h/train", "h", "training", "d", "pass", float("nan")))
     doc = json.loads(as_json([res]))
     assert doc["exercise"] == "q99" and doc["max_score"] != doc["score"]
     assert doc["tests"][-1]["score"] == 0.0
