@@ -83,6 +83,11 @@ def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
         result.checks = [verdicts.make(c, *early) for c in spec.checks]
         return result
     violations, contents = _static_phase(spec, files)
+    broken = _syntax_error(files, contents)
+    if broken is not None:  # no worker, no references: the verdict is already known
+        result.checks = [verdicts.make(c, *broken) for c in spec.checks]
+        result.seconds = time.monotonic() - t_start
+        return result
     session = _Session(spec, files, opts, contents, time.monotonic() + opts.exercise_timeout)
     session.start()  # the worker imports JAX while the parent builds inputs and references
     found: dict[str, CheckResult] = {}
@@ -130,6 +135,21 @@ def _static_phase(spec, files) -> tuple[dict[str, str], list[bytes]]:
         tasks = {r.rsplit(":", 1)[1] for r in fs.tasks}
         violations.update(find_violations(source, {t: spec.forbidden.get(t, ()) for t in tasks}))
     return violations, contents
+
+
+def _syntax_error(files, contents):
+    """(status, message, hint) for the first file that does not compile, else None."""
+    for path, data in zip(files, contents):
+        try:
+            compile(data, path, "exec", dont_inherit=True)
+        except SyntaxError as e:
+            info = {"exception": "SyntaxError", "message": e.msg,
+                    "where": f"{os.path.basename(path)}:{e.lineno}",
+                    "line": (e.text or "").rstrip("\n"), "caret": e.offset or 1}
+            return verdicts.load_error_message(info)
+        except (ValueError, TypeError):  # null bytes: the worker reports it as usual
+            return None
+    return None
 
 
 def _grade_all(spec, session, cases, refs, violations, files, found) -> None:

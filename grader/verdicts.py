@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from grader import wire
 from grader.hints import hint_for
 from grader.results import CheckResult
@@ -75,8 +77,9 @@ def load_error_message(info: dict) -> tuple[str, str, str]:
     exc = info.get("exception", "Exception")
     if exc == "SyntaxError" or "SyntaxError" in info.get("mro", []):
         caret = " " * max(int(info.get("caret", 1)) - 1, 0) + "^"
-        return ("error", f"syntax error at {info.get('where')}: {info.get('message')}\n"
-                f"    {info.get('line', '')}\n    {caret}", "fix the syntax and run again")
+        why = re.sub(r" \([^()]*, line \d+\)$", "", str(info.get("message", "")))
+        return ("error", f"syntax error at {info.get('where')}: {why}\n"
+                f"    {info.get('line', '')}\n    {caret}", "fix that line and grade again")
     if info.get("missing_module"):
         return ("error", f"importing the file failed: no module named "
                 f"{info['missing_module']!r}", "use only jax, numpy, optax and the standard "
