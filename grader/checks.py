@@ -22,7 +22,7 @@ from grader.spec import Case, Check, Failure, case
 from grader.wire import Key
 
 __all__ = [
-    "Case", "Key", "case", "normal", "uniform", "bf16", "cases_of", "call", "default_call",
+    "Case", "Key", "keys", "raw_key", "case", "normal", "uniform", "bf16", "cases_of", "call", "default_call",
     "equivalence", "jit", "vmap", "grad", "prng", "retrace", "invariant", "metamorphic",
     "oracle", "training", "forbidden", "suite",
 ]
@@ -42,6 +42,16 @@ def bf16(x: np.ndarray) -> np.ndarray:
     import ml_dtypes
 
     return np.asarray(x).astype(ml_dtypes.bfloat16)
+
+
+def keys(*seeds) -> Key:
+    """A batch of keys (leading axis), e.g. for a vmap over keys."""
+    return Key(np.stack([Key(int(s)).data for s in seeds]))
+
+
+def raw_key(rng: np.random.Generator) -> Key:
+    """Arbitrary key data, as ``jax.random.split`` produces."""
+    return Key(rng.integers(0, 2**32, size=2, dtype=np.uint64).astype(np.uint32))
 
 
 def cases_of(*builders: Callable[[np.random.Generator], Case]):
@@ -234,13 +244,18 @@ def prng(task, cases, *, key=0, call=None, id=None, title=None, **kw):
                   probe, cases, judge, reference=False, batched=False, **kw)
 
 
-def retrace(task, cases, *, call=None, feed=None, steps=3, max_traces=1, id=None, title=None,
-            **kw):
+_TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+
+
+def retrace(task, cases, *, call=None, feed=None, steps=3, max_traces=1, eager=False, id=None,
+            title=None, **kw):
     """Counts traces of a jitted call repeated ``steps`` times on same-shape inputs.
 
     The counter sits inside the traced function, so it counts real traces even when a
     compilation cache skips compiles. ``feed(i, out, step) -> Inputs`` gives the next call's
-    inputs (e.g. an optimizer's new state); by default the same inputs again.
+    inputs (e.g. an optimizer's new state); by default the same inputs again. With
+    ``eager``, the call is also repeated without jit, and any tracing JAX does inside it
+    after the first call (a fresh ``jax.jit`` of an inner function each time) counts too.
     """
     f = call or default_call(task)
 
@@ -259,17 +274,41 @@ def retrace(task, cases, *, call=None, feed=None, steps=3, max_traces=1, id=None
             out = jitted(cur.traced)
             if feed is not None:
                 cur = feed(cur, out, step)
-        return {"traces": count[0]}
+        if not eager:
+            return {"traces": count[0]}
+        jax.block_until_ready(f(fns, i))  # the first eager call may trace what it caches
+        events = []
+
+        def listener(event, seconds, **kw):
+            if event == _TRACE_EVENT:
+                events.append(event)
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        try:
+            cur = i
+            for step in range(steps):
+                out = jax.block_until_ready(f(fns, cur))
+                if feed is not None:
+                    cur = feed(cur, out, step)
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listener)
+        return {"traces": count[0], "eager_traces": len(events)}
 
     def judge(case, got, ref):
         n = got["traces"]
         if n > max_traces:
-            return Failure(f"on {case.describe()}: traced {n} times for {steps} same-shape calls "
-                           f"(at most {max_traces} expected)")
+            return Failure(f"on {case.describe()}: under jit, traced {n} times for {steps} "
+                           f"same-shape calls (at most {max_traces} expected)")
+        if got.get("eager_traces"):
+            return Failure(f"on {case.describe()}: after a first call, {steps} more eager calls "
+                           f"traced {got['eager_traces']} new functions (expected 0): something "
+                           "is rebuilt and retraced on every call, such as jax.jit applied to "
+                           "a fresh inner function or lambda")
         return None
 
     kw.setdefault("hint", "keep every output's dtype, shape and structure the same from call "
-                  "to call (weak types and Python scalars change the signature)")
+                  "to call (weak types and Python scalars change the signature); create jitted "
+                  "helpers once, never jax.jit a fresh inner function on every call")
     return _check("retrace", task, id, "retrace", title or "no retracing", probe, cases, judge,
                   reference=False, batched=False, **kw)
 
@@ -297,19 +336,19 @@ def metamorphic(task, cases, *, transform, relation, id, title, call=None, tol_s
     def probe(fns, i):
         return {"lhs": f(fns, transform(i)), "rhs": relation(f(fns, i), i)}
 
-    return _check("metamorphic", task, id, id, title, probe, cases,
+    return _check(kw.pop("kind", "metamorphic"), task, id, id, title, probe, cases,
                   _halves("rhs", "lhs", title, tol_scale=tol_scale, **tol), reference=False,
                   batched=kw.pop("batched", True), **kw)
 
 
-def oracle(task, cases, expected, *, id, title, call=None, tol_scale=1.0, **kw):
+def oracle(task, cases, expected, *, id, title, call=None, tol_scale=1.0, exact=False, **kw):
     """The output equals a closed form the parent computes: ``expected(case)``."""
 
     def judge(case, got, ref):
-        msg = compare_trees(got, expected(case), tol_scale=tol_scale)
+        msg = compare_trees(got, expected(case), tol_scale=tol_scale, exact=exact)
         return Failure(f"on {case.describe()}: {msg}") if msg else None
 
-    return _check("oracle", task, id, id, title, call or default_call(task), cases, judge,
+    return _check(kw.pop("kind", "oracle"), task, id, id, title, call or default_call(task), cases, judge,
                   reference=False, batched=kw.pop("batched", True), **kw)
 
 

@@ -7,7 +7,7 @@ _MC_SIG = "key, apply_fn, params, x, *, num_samples"
 
 MUTANTS = [
     # dropout
-    Mutant("dropout_uniform_threshold", "dropout", "dropout: bitwise equal to flax.nnx.Dropout",
+    Mutant("dropout_uniform_threshold", "dropout", "dropout/bitwise",
            f"""
 def dropout({_SIG}):
     if deterministic or rate == 0.0:
@@ -17,18 +17,18 @@ def dropout({_SIG}):
     keep = jax.random.uniform(key, x.shape) >= rate  # right statistics, other random bits
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 """),
-    Mutant("dropout_splits_key_first", "dropout", "dropout: bitwise equal to flax.nnx.Dropout",
+    Mutant("dropout_splits_key_first", "dropout", "dropout/bitwise",
            f"""
 def dropout({_SIG}):
     _, sub = jax.random.split(key)
     return _original_dropout(sub, x, rate, deterministic=deterministic)
 """),
     Mutant("dropout_ignores_deterministic", "dropout",
-           "dropout: identity when deterministic=True or rate == 0", f"""
+           "dropout/identity", f"""
 def dropout({_SIG}):
     return _original_dropout(key, x, rate)
 """),
-    Mutant("dropout_no_rate_one_branch", "dropout", "dropout: zeros with zero gradient at rate == 1",
+    Mutant("dropout_no_rate_one_branch", "dropout", "dropout/rate_one",
            f"""
 def dropout({_SIG}):
     if deterministic or rate == 0.0:
@@ -37,7 +37,7 @@ def dropout({_SIG}):
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 """),
     Mutant("dropout_no_rescaling", "dropout",
-           "dropout: E[dropout(x)] = x and the dropped fraction is rate", f"""
+           "dropout/statistics", f"""
 def dropout({_SIG}):
     # the 2014 paper's train-time form: no 1 / (1 - rate)
     if deterministic or rate == 0.0:
@@ -45,7 +45,7 @@ def dropout({_SIG}):
     return jnp.where(jax.random.bernoulli(key, 1.0 - rate, x.shape), x, 0.0)
 """),
     Mutant("dropout_rate_as_keep_prob", "dropout",
-           "dropout: E[dropout(x)] = x and the dropped fraction is rate", f"""
+           "dropout/statistics", f"""
 def dropout({_SIG}):
     if deterministic or rate == 0.0:
         return x
@@ -54,7 +54,7 @@ def dropout({_SIG}):
     keep = jax.random.bernoulli(key, rate, x.shape)  # rate read as the keep probability
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 """),
-    Mutant("dropout_rescales_by_kept_share", "dropout", "dropout: gradient is mask / (1 - rate)",
+    Mutant("dropout_rescales_by_kept_share", "dropout", "dropout/grad",
            f"""
 def dropout({_SIG}):
     if deterministic or rate == 0.0:
@@ -65,11 +65,11 @@ def dropout({_SIG}):
     share = jnp.maximum(jnp.mean(keep), 1e-6)  # the kept share of this draw
     return jnp.where(keep, x / share, 0.0)
 """),
-    Mutant("dropout_fixed_key", "dropout", "dropout: PRNG discipline", f"""
+    Mutant("dropout_fixed_key", "dropout", "dropout/prng", f"""
 def dropout({_SIG}):
     return _original_dropout(jax.random.key(0), x, rate, deterministic=deterministic)
 """),
-    Mutant("dropout_numpy_mask", "dropout", "dropout: works under jit, rate static", f"""
+    Mutant("dropout_numpy_mask", "dropout", "dropout/jit", f"""
 import numpy as np
 
 def dropout({_SIG}):
@@ -81,12 +81,12 @@ def dropout({_SIG}):
     keep = rng.random(x.shape) >= rate
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 """, status="error"),
-    Mutant("dropout_key_as_python_int", "dropout", "dropout: vmap over a batch of keys", f"""
+    Mutant("dropout_key_as_python_int", "dropout", "dropout/vmap", f"""
 def dropout({_SIG}):
     seed = int(jax.random.key_data(key)[-1])
     return _original_dropout(jax.random.key(seed), x, rate, deterministic=deterministic)
 """, status="error"),
-    Mutant("dropout_jit_inside", "dropout", "dropout: no retracing", f"""
+    Mutant("dropout_jit_inside", "dropout", "dropout/retrace", f"""
 def dropout({_SIG}):
     if deterministic or rate == 0.0:
         return x
@@ -100,21 +100,21 @@ def dropout({_SIG}):
 
     return apply(key, x)
 """),
-    Mutant("dropout_flax", "dropout", "dropout: implemented without forbidden calls", f"""
+    Mutant("dropout_flax", "dropout", "dropout/forbidden", f"""
 from flax import nnx
 
 def dropout({_SIG}):
     return nnx.Dropout(rate)(x, deterministic=deterministic, rngs=key)
 """, status="forbidden"),
     # mc_dropout_predict
-    Mutant("mc_ddof_one", "mc_dropout_predict", "mc_dropout_predict: matches the reference",
+    Mutant("mc_ddof_one", "mc_dropout_predict", "mc_dropout_predict/matches",
            f"""
 def mc_dropout_predict({_MC_SIG}):
     keys = jax.random.split(key, num_samples)
     samples = jax.vmap(lambda k: apply_fn(k, params, x))(keys)
     return samples.mean(axis=0), samples.std(axis=0, ddof=1)
 """),
-    Mutant("mc_returns_variance", "mc_dropout_predict", "mc_dropout_predict: matches the reference",
+    Mutant("mc_returns_variance", "mc_dropout_predict", "mc_dropout_predict/matches",
            f"""
 def mc_dropout_predict({_MC_SIG}):
     keys = jax.random.split(key, num_samples)
@@ -122,14 +122,14 @@ def mc_dropout_predict({_MC_SIG}):
     return samples.mean(axis=0), samples.var(axis=0)
 """),
     Mutant("mc_passes_parent_key", "mc_dropout_predict",
-           "mc_dropout_predict: a fresh key per sample", f"""
+           "mc_dropout_predict/fresh_keys", f"""
 def mc_dropout_predict({_MC_SIG}):
     keys = jax.random.split(key, num_samples)
     samples = jax.vmap(lambda k: apply_fn(key, params, x))(keys)  # k unused
     return samples.mean(axis=0), samples.std(axis=0)
 """),
     Mutant("mc_numpy_statistics", "mc_dropout_predict",
-           "mc_dropout_predict: works under jit, num_samples static", f"""
+           "mc_dropout_predict/jit", f"""
 import numpy as np
 
 def mc_dropout_predict({_MC_SIG}):
@@ -137,7 +137,7 @@ def mc_dropout_predict({_MC_SIG}):
     samples = np.stack([np.asarray(apply_fn(k, params, x)) for k in keys])
     return jnp.asarray(samples.mean(axis=0)), jnp.asarray(samples.std(axis=0))
 """, status="error"),
-    Mutant("mc_detached_samples", "mc_dropout_predict", "mc_dropout_predict: gradient matches",
+    Mutant("mc_detached_samples", "mc_dropout_predict", "mc_dropout_predict/grad",
            f"""
 def mc_dropout_predict({_MC_SIG}):
     keys = jax.random.split(key, num_samples)
