@@ -107,13 +107,15 @@ def _halves(first: str, second: str, what: str, *, tol_scale: float = 10.0, **to
 
 
 def equivalence(task, cases, *, call=None, output=None, id=None, title=None, tol_scale=1.0,
-                kind="equivalence", **kw):
-    """The output (or ``output(out)``) equals the reference's on seeded inputs."""
+                kind="equivalence", judge=None, **kw):
+    """The output (or ``output(out)``) equals the reference's on seeded inputs; ``judge``
+    replaces the comparison (``judge(case, got, ref) -> Failure | None``)."""
     f = call or default_call(task)
     probe = f if output is None else (lambda fns, i: output(f(fns, i)))
     tol = {k: kw.pop(k) for k in ("rtol", "atol", "exact") if k in kw}
     return _check(kind, task, id, "matches", title or "matches the reference", probe, cases,
-                  match(tol_scale, **tol), reference=True, batched=kw.pop("batched", True), **kw)
+                  judge or match(tol_scale, **tol), reference=True,
+                  batched=kw.pop("batched", True), **kw)
 
 
 def jit(task, cases, *, call=None, id=None, title=None, tol_scale=10.0, **kw):
@@ -341,11 +343,13 @@ def metamorphic(task, cases, *, transform, relation, id, title, call=None, tol_s
                   batched=kw.pop("batched", True), **kw)
 
 
-def oracle(task, cases, expected, *, id, title, call=None, tol_scale=1.0, exact=False, **kw):
+def oracle(task, cases, expected, *, id, title, call=None, tol_scale=1.0, exact=False,
+           rtol=None, atol=None, **kw):
     """The output equals a closed form the parent computes: ``expected(case)``."""
 
     def judge(case, got, ref):
-        msg = compare_trees(got, expected(case), tol_scale=tol_scale, exact=exact)
+        msg = compare_trees(got, expected(case), tol_scale=tol_scale, exact=exact, rtol=rtol,
+                            atol=atol)
         return Failure(f"on {case.describe()}: {msg}") if msg else None
 
     return _check(kw.pop("kind", "oracle"), task, id, id, title, call or default_call(task), cases, judge,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.judge import compare_arrays
+from grader.judge import compare_trees
 
 
 def _part(out, of):
@@ -163,13 +163,14 @@ def unit_norm(*, axis=-1, of=None, tol=1e-5):
     return prop
 
 
-def equal_parts(a, b, *, what: str, exact: bool = False, tol_scale: float = 10.0):
-    """Two parts of one output agree (e.g. ``out["x"]`` and ``out["again"]``)."""
+def equal_parts(a, b, *, what: str, exact: bool = False, tol_scale: float = 10.0, **tol):
+    """Two parts of one output agree (e.g. ``out["x"]`` and ``out["again"]``), pytrees
+    included; ``a`` is the expected one. ``tol``: ``rtol``/``atol`` overrides."""
 
     @_named(what)
     def prop(case, out):
-        got, ref = np.asarray(_part(out, b)), np.asarray(_part(out, a))
-        msg = compare_arrays("", got, ref, exact=exact, tol_scale=tol_scale)
+        msg = compare_trees(_part(out, b), _part(out, a), exact=exact, tol_scale=tol_scale,
+                            **tol)
         return f"{what}: {msg}" if msg else None
 
     return prop
