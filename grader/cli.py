@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         "holding several qNN folders",
     )
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="grade N submissions at a time (a class folder)")
     p.add_argument("--exercise", metavar="QNN",
                    help="grade TARGET as this exercise, whatever its folder is called")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE too")
@@ -165,17 +167,48 @@ def main(argv: list[str] | None = None) -> int:
                    platform=_platform(args), cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, import_timeout=args.import_timeout,
                    check_timeout=args.check_timeout)
-    results = []
     try:
-        for ex_id, folder, only in targets:
-            results.append(_grade_one(ex_id, folder, only, args, opts))
-            if results[-1].incomplete:
-                break
+        results = _grade_all(targets, args, opts)
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
     _report(results, args)
     return 0 if results and all(r.passed and not r.incomplete for r in results) else 1
+
+
+def _grade_all(targets, args, opts) -> list:
+    """Every target, in order; with ``--jobs N``, N at a time once each exercise's
+    references exist (its first submission computes them)."""
+    if args.jobs <= 1 or len(targets) == 1:
+        results = []
+        for target in targets:
+            results.append(_grade_one(*target, args, opts))
+            if results[-1].incomplete:
+                break
+        return results
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grader import sandbox
+
+    results: list = [None] * len(targets)
+    first = {}
+    for n, (ex_id, _, _) in enumerate(targets):
+        first.setdefault(ex_id, n)
+    try:
+        for n in first.values():
+            results[n] = _grade_one(*targets[n], args, opts)
+        rest = [n for n in range(len(targets)) if results[n] is None]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = {n: pool.submit(_grade_one, *targets[n], args, opts) for n in rest}
+            for n, fut in futures.items():
+                results[n] = fut.result()
+    except KeyboardInterrupt:
+        sandbox.kill_all()
+        done = [r for r in results if r is not None]
+        for r in done[-1:]:
+            r.incomplete = True
+        return done
+    return results
 
 
 def _interrupt(signum, frame):

@@ -51,17 +51,26 @@ class WorkerCache:
     of its learner files' contents (plus grader, dlcore and JAX versions and the exercise);
     afterwards the parent publishes the entries the worker added, owned by the parent and
     read-only to workers. A submission can thus spoil only the cache of its own exact files.
+
+    In self-check mode (``folder`` given) the key is the submission's folder instead: a
+    learner's edit then recompiles only the programs whose code changed, and what a
+    submission can spoil is still only its own folder's cache. Instructor mode keys by the
+    files' contents, so no two students ever share a cache.
     """
 
-    def __init__(self, opts, exercise: str, sources: list[bytes], run_as: int | None):
+    def __init__(self, opts, exercise: str, sources: list[bytes], run_as: int | None,
+                 folder: str | None = None):
         h = hashlib.sha256()
         h.update(
             json.dumps(
                 [exercise, opts.platform or "default", source_hash(exercise), _jax_version()]
             ).encode()
         )
-        for data in sources:
-            h.update(hashlib.sha256(data).digest())
+        if folder is not None:
+            h.update(b"folder:" + os.path.abspath(folder).encode())
+        else:
+            for data in sources:
+                h.update(hashlib.sha256(data).digest())
         self.published = cache_root(opts) / "xla-worker" / h.hexdigest()[:32]
         self.run_as = run_as
         self.path = tempfile.mkdtemp(prefix="dlcore-xla-")

@@ -67,6 +67,14 @@ class _Output:
         return b"".join(self.chunks).decode("utf-8", "replace")
 
 
+LIVE: set = set()  # workers not yet closed, so an interrupted class run can kill them all
+
+
+def kill_all() -> None:
+    for worker in list(LIVE):
+        worker.kill()
+
+
 class Worker:
     """One worker process grading one exercise's files.
 
@@ -139,6 +147,7 @@ class Worker:
             pass
         self._buf = b""
         self.left_behind = 0
+        LIVE.add(self)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -277,6 +286,7 @@ class Worker:
         self.left_behind += confine_mod.sweep(self.proc.pid, self.started)
 
     def close(self) -> None:
+        LIVE.discard(self)
         try:
             self.send({"type": "exit"})
         except WorkerGone:
