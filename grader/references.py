@@ -134,13 +134,22 @@ _SOURCE_HASHES: dict[str, str] = {}
 
 
 def source_hash(exercise: str) -> str:
-    """dlcore, the shared grader modules and this exercise's spec (not the other specs)."""
+    """dlcore (code and fixtures), the shared grader modules and this exercise's spec (not
+    the other specs); ``exercise`` is an id or a spec module's dotted path."""
     if exercise not in _SOURCE_HASHES:
+        import importlib.util
+
         h = hashlib.sha256()
-        paths = sorted((ROOT / "dlcore").rglob("*.py")) + sorted((ROOT / "grader").glob("*.py"))
-        spec = ROOT / "grader" / "specs" / f"{exercise}.py"
-        if spec.exists():
-            paths.append(spec)
+        paths = sorted(p for p in (ROOT / "dlcore").rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts)
+        paths += sorted((ROOT / "grader").glob("*.py"))
+        name = exercise if "." in exercise else f"grader.specs.{exercise}"
+        try:
+            origin = importlib.util.find_spec(name).origin
+        except (ImportError, AttributeError, ValueError):
+            origin = None
+        if origin:
+            paths.append(Path(origin))
         for path in paths:
             h.update(str(path.relative_to(ROOT)).encode())
             h.update(path.read_bytes())
@@ -162,7 +171,7 @@ def _key(spec, opts) -> str:
                 spec.id,
                 opts.input_seed,
                 opts.platform or "default",
-                source_hash(spec.id),
+                source_hash(spec.module or spec.id),
                 _jax_version(),
             ]
         ).encode()
@@ -266,7 +275,16 @@ def compute(spec, cases: dict, opts) -> References:
 
 
 def compute_here(spec, cases: dict, fns, backend: str) -> References:
-    """Runs the reference probes in this process (each task's batched checks in one call)."""
+    """Runs the reference probes in this process (each task's batched checks in one call),
+    under JAX's default settings, whatever the calling program set (a test suite's strict
+    rank promotion, say): the worker runs the learner's code under the defaults too."""
+    import jax
+
+    with jax.numpy_rank_promotion("allow"):
+        return _compute_here(spec, cases, fns, backend)
+
+
+def _compute_here(spec, cases: dict, fns, backend: str) -> References:
     import time
 
     from grader.execute import roundtrip, run_cases, run_group
@@ -297,7 +315,8 @@ def _compute_elsewhere(spec, opts, path: Path | None) -> References:
 
     out = Path(tempfile.mkdtemp(prefix="dlcore-refs-")) / "refs"
     env = {**os.environ, **jaxconfig.environment(spec.devices, opts.platform)}
-    cmd = [sys.executable, "-m", "grader.references", spec.id, str(opts.input_seed),
+    cmd = [sys.executable, "-m", "grader.references", spec.module or spec.id,
+           str(opts.input_seed),
            opts.platform or "", str(out)]
     try:
         proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,

@@ -295,7 +295,7 @@ class _Session:
             folder = None if self.opts.instructor else os.path.dirname(self.files[0])
             self.wcache = references.WorkerCache(self.opts, self.spec.id, self.contents,
                                                  self.plan.get("run_as"), folder)
-        self.worker = Worker(self.spec.id, self.files, platform=self.opts.platform,
+        self.worker = Worker(self.spec.module or self.spec.id, self.files, platform=self.opts.platform,
                              cache_dir=self.wcache.path if self.wcache else None,
                              confine=self.plan, devices=self.spec.devices, data=self.data)
 
