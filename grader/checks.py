@@ -63,8 +63,14 @@ def cases_of(*builders: Callable[[np.random.Generator], Case]):
 
 
 def default_call(task: str):
-    """The default call adapter: ``fns.<task>(*args, **kwargs, **static)``."""
-    return lambda fns, i: getattr(fns, task)(*i.args, **i.kwargs, **i.static)
+    """The default call adapter: ``fns.<task>(*args, **kwargs, **static)``; statics whose
+    name starts with ``_`` are the probe's own and are not passed."""
+
+    def call(fns, i):
+        static = {k: v for k, v in i.static.items() if not k.startswith("_")}
+        return getattr(fns, task)(*i.args, **i.kwargs, **static)
+
+    return call
 
 
 call = default_call

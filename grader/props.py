@@ -44,6 +44,8 @@ def sums_to_one(*, axis=-1, of=None, tol=None, log=False):
         raw = _part(out, of)
         p = np.exp(_f64(raw)) if log else _f64(raw)
         ax = case.static.get(axis, -1) if isinstance(axis, str) else axis
+        if p.ndim == 0 or not -p.ndim <= ax < p.ndim:
+            return f"the output of shape {p.shape} has no axis {ax} to sum over"
         t = tol if tol is not None else _tol_for(raw)
         err = np.max(np.abs(p.sum(axis=ax) - 1)) if p.size else 0.0
         if not np.isfinite(err) or err > t:
@@ -101,7 +103,11 @@ def zeros_where(mask, *, of=None):
     @_named("exactly zero where masked")
     def prop(case, out):
         y = _f64(_part(out, of))
-        m = np.broadcast_to(np.asarray(mask(case), bool), y.shape)
+        m = np.asarray(mask(case), bool)
+        try:
+            m = np.broadcast_to(m, y.shape)
+        except ValueError:
+            return f"expected an output of shape {m.shape} (or broadcastable), got {y.shape}"
         bad = (~m) & (y != 0)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -2,9 +2,9 @@
 
 Masks always leave every query at least one allowed key (column 0 is always True, and the
 top-left causal triangle always allows key 0): rows with no allowed key are not graded.
-Array names avoid a leading ``key`` and a trailing ``_key`` (the grader turns such arrays
-into PRNG keys), hence ``enc_keys`` for the keys, ``wk``/``bk`` for the key projection and
-``w_q``/``w_k`` for Bahdanau's ``w_query``/``w_key``.
+Inputs at logit scale 1e4 are redrawn until the two largest allowed logits of every row are
+at least 20 apart: near-ties would turn float32 rounding of the logits (which legitimately
+differs between correct formulas) into visible weight differences.
 """
 
 from __future__ import annotations
@@ -14,851 +14,298 @@ import dataclasses
 import numpy as np
 
 from grader import checks as ck
+from grader import props
 from grader.judge import compare_arrays
-from grader.spec import Case, Exercise, FileSpec
+from grader.spec import Exercise, Failure, FileSpec, case
 
-SDPA = "scaled_dot_product_attention"
-MHA = "multi_head_attention"
-BAH = "bahdanau_attention"
-LUONG = "luong_attention"
-
-_FORBIDDEN = ("jax.nn.dot_product_attention", "jax._src.nn.functions.dot_product_attention", "flax")
-
-
-# ---- calling the tasks -------------------------------------------------------------------
-
-
-def _arrays(c) -> dict:
-    return {k: v for k, v in c._arrays.items() if not k.startswith("_")}
-
-
-def _masked(a) -> dict:
-    return {"mask": a["mask"]} if "mask" in a else {}
-
-
-def _call_sdpa(f, a, st):
-    kw = {"is_causal": st["is_causal"]} if "is_causal" in st else {}
-    return f(a["q"], a["k"], a["v"], **_masked(a), **kw)
-
-
-_MHA_PARAMS = {
-    "query": ("wq", "bq"),
-    "key": ("wk", "bk"),
-    "value": ("wv", "bv"),
-    "out": ("wo", "bo"),
-}
-
-
-def _mha_params(a) -> dict:
-    return {n: {"kernel": a[w], "bias": a[b]} for n, (w, b) in _MHA_PARAMS.items()}
-
-
-def _call_mha(f, a, st):
-    return f(_mha_params(a), a["x"], num_heads=st["num_heads"], **_masked(a))
-
-
-def _call_bahdanau(f, a, st):
-    params = {"w_query": a["w_q"], "w_key": a["w_k"], "v": a["v"]}
-    return f(params, a["query"], a["enc_keys"], **_masked(a))
-
-
-def _call_luong(f, a, st):
-    params = {"w": a["w"]} if "w" in a else None
-    kw = {"score": st["score"]} if "score" in st else {}
-    return f(params, a["query"], a["enc_keys"], **kw, **_masked(a))
-
-
-_CALLS = {SDPA: _call_sdpa, MHA: _call_mha, BAH: _call_bahdanau, LUONG: _call_luong}
-
-
-def _probe(task):
-    def probe(fns, c):
-        return _CALLS[task](getattr(fns, task), _arrays(c), ck.kwargs_of(c))
-
-    return probe
-
-
-def _grad_probe(task, wrt):
-    """Gradients of ``sum_i sum(_cot<i> * output_i)`` w.r.t. the arrays named in ``wrt``."""
-
-    def probe(fns, c):
-        import jax
-        import jax.numpy as jnp
-
-        f, a, st = getattr(fns, task), _arrays(c), ck.kwargs_of(c)
-        fixed = {k: v for k, v in a.items() if k not in wrt}
-
-        def scalar(diff):
-            outs = jax.tree.leaves(_CALLS[task](f, {**fixed, **diff}, st))
-            return sum(jnp.sum(o * c._arrays[f"_cot{i}"]) for i, o in enumerate(outs))
-
-        return jax.grad(scalar)({k: a[k] for k in wrt if k in a})
-
-    return probe
-
-
-def _jit_probe(task):
-    def probe(fns, c):
-        import jax
-
-        f, a, st = getattr(fns, task), _arrays(c), ck.kwargs_of(c)
-        # the statics (is_causal, num_heads, score) are closed over: static under jit
-        return {
-            "eager": _CALLS[task](f, a, st),
-            "jit": jax.jit(lambda arrs: _CALLS[task](f, arrs, st))(a),
-        }
-
-    return probe
-
-
-def _vmap_probe(task, mapped):
-    """vmap over the leading axis of the arrays in ``mapped``; the others are shared."""
-
-    def probe(fns, c):
-        import jax
-        import jax.numpy as jnp
-
-        f, a, st = getattr(fns, task), _arrays(c), ck.kwargs_of(c)
-        shared = {k: v for k, v in a.items() if k not in mapped}
-        over = {k: v for k, v in a.items() if k in mapped}
-        g = lambda m: _CALLS[task](f, {**shared, **m}, st)
-        n = next(iter(over.values())).shape[0]
-        loop = [g({k: v[i] for k, v in over.items()}) for i in range(n)]
-        return {"vmap": jax.vmap(g)(over), "loop": jax.tree.map(lambda *ys: jnp.stack(ys), *loop)}
-
-    return probe
-
-
-def _jit(task, cases, statics=None):
-    hint = "never call bool(), float(), .item() or NumPy on an array (the mask included)"
-    desc = f"jax.jit({task}) runs and equals the eager call"
-    if statics:
-        hint = f"{statics} is a Python value: branch on it with a Python `if`; " + hint
-        desc = f"jax.jit({task}) with {statics} static runs and equals the eager call"
-    check = ck.jit_matches_eager(task, cases, hint=hint)
-    return dataclasses.replace(check, probe=_jit_probe(task), description=desc)
-
-
-def _vmap(task, cases, mapped, what):
-    check = ck.vmap_matches_loop(
-        task,
-        cases,
-        hint="use jnp (not NumPy) on every array so vmap can trace it; take sizes from .shape",
-    )
-    return dataclasses.replace(
-        check,
-        probe=_vmap_probe(task, mapped),
-        description=f"jax.vmap({task}) over {what} equals a loop",
-    )
-
+SDPA, MHA = "scaled_dot_product_attention", "multi_head_attention"
+BAH, LUONG = "bahdanau_attention", "luong_attention"
+TASKS = (SDPA, MHA, BAH, LUONG)
+_FORBIDDEN = ("jax.nn.dot_product_attention", "jax._src.nn.functions.dot_product_attention",
+              "flax")
+_GAP = 20.0
 
 # ---- inputs ------------------------------------------------------------------------------
 
 
-def _mask(rng, shape, p=0.6) -> np.ndarray:
-    m = rng.random(shape) < p
+def _mask(rng, shape):
+    m = rng.random(shape) < 0.6
     m[..., 0] = True  # every query keeps a key: fully masked rows are not graded
     return m
 
 
-def _allowed(case) -> np.ndarray:
-    """The (B, N, T, S) pairs that may attend in an sdpa case."""
-    b, t, n, _ = case.arrays["q"].shape
-    s = case.arrays["k"].shape[1]
-    ok = np.ones((b, n, t, s), bool)
-    if "mask" in case.arrays:
-        ok &= np.broadcast_to(case.arrays["mask"], ok.shape)
-    if case.static.get("is_causal"):
-        ok &= np.tril(np.ones((t, s), bool))
-    return ok
-
-
-def _min_gap(scores: np.ndarray, allowed: np.ndarray) -> float:
-    """Smallest gap between the two largest allowed scores of any row (inf: one allowed)."""
-    s = np.where(allowed, scores, -np.inf)
-    top = np.sort(s, axis=-1)[..., -2:]
-    gaps = np.where(np.isfinite(top[..., 0]), top[..., 1] - top[..., 0], np.inf)
-    return float(gaps.min())
-
-
-# Near-ties at logit scale 1e4 would turn float32 rounding of the logits (abs ~1e-3 there,
-# and it legitimately differs between correct formulas) into visible weight differences, so
-# the large-logit inputs are redrawn until every row's top two allowed logits are >= 20 apart.
-_GAP = 20.0
-
-
-def _mask_label(mask_shape, causal) -> str:
-    parts = ["causal"] if causal else []
-    if mask_shape is not None:
-        parts.append(f"mask {mask_shape}")
-    return " + ".join(parts) or "no mask"
-
-
-def _sdpa_case(
-    rng,
-    b,
-    t,
-    s,
-    n,
-    h,
-    mask_shape=None,
-    causal=None,
-    scale=1.0,
-    label="",
-    one_hot_v=False,
-    cot=False,
-    extra=None,
-):
-    lead = () if extra is None else (extra,)
+def _separated(draw, scores):
+    """``draw()`` again until every row's two largest allowed ``scores(case)`` (a pair
+    ``(scores, allowed)``) are >= _GAP apart; ``scores`` None: the first draw."""
     for _ in range(200):
-        arrays = {
-            "q": ck.normal(rng, (*lead, b, t, n, h), scale),
-            "k": ck.normal(rng, (*lead, b, s, n, h), scale),
-        }
-        if one_hot_v:
-            assert h == s
-            arrays["v"] = np.broadcast_to(
-                np.eye(s, dtype=np.float32)[None, :, None, :], (b, s, n, h)
-            ).copy()
-        else:
-            arrays["v"] = ck.normal(rng, (*lead, b, s, n, h))
-        if mask_shape is not None:
-            arrays["mask"] = _mask(rng, mask_shape)
-        static = {} if causal is None else {"is_causal": causal}
-        case = Case(
-            arrays, static, label=label or f"T={t}, S={s}, {_mask_label(mask_shape, causal)}"
-        )
-        if scale == 1.0:
-            break
-        logits = np.einsum(
-            "btnh,bsnh->bnts", arrays["q"].astype(np.float64), arrays["k"].astype(np.float64)
-        ) / np.sqrt(h)
-        if _min_gap(logits, _allowed(case)) >= _GAP:
-            break
-    else:  # pragma: no cover - the seeds used draw a good case in a few tries
-        raise RuntimeError("could not draw well-separated large logits")
-    if cot:
-        case.arrays["_cot0"] = ck.normal(rng, (b, t, n, h))
-    return case
+        c = draw()
+        if scores is None:
+            return c
+        top = np.sort(np.where(scores(c)[1], scores(c)[0], -np.inf), axis=-1)[..., -2:]
+        if np.where(np.isfinite(top[..., 0]), top[..., 1] - top[..., 0], np.inf).min() >= _GAP:
+            return c
+    raise RuntimeError("could not draw well-separated large logits")  # pragma: no cover
 
 
-def _sdpa_cases(rng):
-    return [
-        _sdpa_case(rng, 2, 5, 5, 2, 4),
-        _sdpa_case(rng, 2, 5, 7, 2, 4, causal=False),
-        _sdpa_case(rng, 2, 5, 7, 2, 4, causal=True),
-        _sdpa_case(rng, 2, 7, 5, 2, 4, causal=True),
-        _sdpa_case(rng, 2, 5, 7, 2, 4, (2, 2, 5, 7)),
-        _sdpa_case(rng, 2, 5, 7, 2, 4, (2, 1, 5, 7), causal=True),
-        _sdpa_case(rng, 2, 6, 6, 2, 4, (1, 1, 6, 6), causal=True),
-        _sdpa_case(rng, 2, 5, 7, 2, 4, (2, 1, 1, 7)),
-    ]
+def _allowed(c):
+    """The (B, T, N, S) pairs that may attend in an sdpa case (the output's layout)."""
+    (b, t, n, _), s = c.args[0].shape[-4:], c.args[1].shape[-3]
+    ok = np.broadcast_to(c.kwargs.get("mask", True), (b, n, t, s))
+    if c.static.get("is_causal"):
+        ok = ok & np.tril(np.ones((t, s), bool))
+    return ok.transpose(0, 2, 1, 3)
 
 
-def _sdpa_grad_cases(rng):
-    return [
-        _sdpa_case(rng, 2, 5, 7, 2, 4, cot=True),
-        _sdpa_case(rng, 2, 5, 7, 2, 4, (2, 2, 5, 7), causal=True, cot=True),
-    ]
+def _sdpa(rng, b, t, s, n, h, mask=None, causal=None, scale=1.0, one_hot_v=False, cot=False,
+          lead=(), label="", first_changed=None):
+    """``case(q, k, v, mask=, static={"is_causal": ...})``; one-hot values need H == S."""
+    st = ({} if causal is None else {"is_causal": causal}) | (
+        {} if first_changed is None else {"_first_changed": first_changed})
+
+    def draw():
+        q, k = (ck.normal(rng, (*lead, b, x, n, h), scale) for x in (t, s))
+        v = (np.broadcast_to(np.eye(s, dtype=np.float32)[None, :, None, :], (b, s, n, h)).copy()
+             if one_hot_v else ck.normal(rng, (*lead, b, s, n, h)))
+        return case(q, k, v, static=st, label=label, **({"mask": _mask(rng, mask)} if mask else {}),
+                    extras={"cot": ck.normal(rng, (b, t, n, h))} if cot else None)
+
+    return _separated(draw, None if scale == 1.0 else lambda c: (np.einsum(
+        "btnh,bsnh->btns", *(a.astype(np.float64) for a in c.args[:2])) / np.sqrt(h), _allowed(c)))
 
 
-def _sdpa_weight_cases(rng):
-    # values are one-hot rows (H == S): the output at (b, t, n) is the weight row w[b, n, t, :]
-    return [
-        _sdpa_case(rng, 2, 5, 7, 2, 7, (2, 2, 5, 7), causal=True, one_hot_v=True),
-        _sdpa_case(rng, 2, 5, 7, 2, 7, (1, 1, 5, 7), one_hot_v=True),
-        _sdpa_case(rng, 2, 6, 6, 2, 6, causal=True, one_hot_v=True),
-    ]
-
-
-def _sdpa_causal_cases(rng):
-    cases = [
-        _sdpa_case(rng, 2, 5, 7, 2, 4, causal=True),
-        _sdpa_case(rng, 2, 6, 6, 2, 4, (2, 1, 1, 6), causal=True),
-    ]
-    for c, p in zip(cases, (3, 2), strict=True):
-        c.static["_first_changed"] = p
-    return cases
-
-
-def _sdpa_large_cases(rng):
-    return [
-        _sdpa_case(rng, 2, 5, 7, 2, 4, scale=100.0, label="logits ~1e4, no mask"),
-        _sdpa_case(
-            rng,
-            2,
-            5,
-            7,
-            2,
-            4,
-            (2, 2, 5, 7),
-            causal=True,
-            scale=100.0,
-            label="logits ~1e4, causal + mask (2, 2, 5, 7)",
-        ),
-    ]
-
-
-def _mha_case(
-    rng,
-    b=2,
-    t=5,
-    d=8,
-    n=2,
-    h=4,
-    mask_shape=None,
-    causal_mask=False,
-    cot=False,
-    perm=False,
-    extra=None,
-    label="",
-):
-    lead = () if extra is None else (extra,)
-    arrays = {"x": ck.normal(rng, (*lead, b, t, d))}
-    for w, bias in list(_MHA_PARAMS.values())[:3]:
-        arrays[w] = ck.normal(rng, (d, n, h), 1 / np.sqrt(d))
-        arrays[bias] = ck.normal(rng, (n, h), 0.1)
-    arrays["wo"] = ck.normal(rng, (n, h, d), 1 / np.sqrt(n * h))
-    arrays["bo"] = ck.normal(rng, (d,), 0.1)
-    desc = "no mask"
-    if causal_mask:
-        arrays["mask"] = np.tril(np.ones((1, 1, t, t), bool))
-        desc = "causal mask (1, 1, T, T)"
-    elif mask_shape is not None:
-        arrays["mask"] = _mask(rng, (*lead, *mask_shape))
-        desc = f"mask {mask_shape}"
-    if cot:
-        arrays["_cot0"] = ck.normal(rng, (b, t, d))
+def _mha(rng, b=2, t=5, d=8, n=2, h=4, mask=None, causal_mask=False, cot=False, perm=False,
+         lead=(), label=""):
+    """``case(params, x, mask=, static={"num_heads": n})`` with flax's parameter layout."""
+    params = {p: {"kernel": ck.normal(rng, (d, n, h), 1 / np.sqrt(d)),
+                  "bias": ck.normal(rng, (n, h), 0.1)} for p in ("query", "key", "value")}
+    params["out"] = {"kernel": ck.normal(rng, (n, h, d), 1 / np.sqrt(n * h)),
+                     "bias": ck.normal(rng, (d,), 0.1)}
+    x = ck.normal(rng, (*lead, b, t, d))
+    kw = ({"mask": np.tril(np.ones((1, 1, t, t), bool))} if causal_mask
+          else {"mask": _mask(rng, (*lead, *mask))} if mask else {})
+    extras = {"cot": ck.normal(rng, (b, t, d))} if cot else {}
     if perm:
-        arrays["_perm"] = rng.permutation(t).astype(np.int32)
-    return Case(arrays, {"num_heads": n}, label=label or f"D={d}, N={n}, H={h}, T={t}, {desc}")
+        extras["perm"] = rng.permutation(t).astype(np.int32)
+    return case(params, x, static={"num_heads": n}, extras=extras, label=label, **kw)
 
 
-def _mha_cases(rng):
-    return [
-        _mha_case(rng),
-        _mha_case(rng, mask_shape=(2, 2, 5, 5)),
-        _mha_case(rng, t=6, d=6, n=3, h=2, mask_shape=(2, 1, 1, 6)),
-        _mha_case(rng, t=4, causal_mask=True),
-        _mha_case(rng, d=6, n=2, h=4, label="D=6, N=2, H=4 (N*H != D), T=5, no mask"),
-    ]
-
-
-def _attend_case(
-    rng,
-    task,
-    b=3,
-    s=7,
-    dq=5,
-    dk=4,
-    a=6,
-    mask=False,
-    score=None,
-    scale=1.0,
-    cot=False,
-    extra=None,
-    label="",
-):
-    """Inputs for bahdanau (task BAH) or luong attention, optionally with a leading axis."""
-    lead = () if extra is None else (extra,)
-    if task == LUONG and score in (None, "dot"):
-        dq = dk
-    for _ in range(200):
-        arrays = {}
-        if task == BAH:
-            arrays["w_q"] = ck.normal(rng, (dq, a), 1 / np.sqrt(dq))
-            arrays["w_k"] = ck.normal(rng, (dk, a), 1 / np.sqrt(dk))
-            arrays["v"] = ck.normal(rng, (a,), scale)
-            q_scale = k_scale = 1.0
-        else:
-            if score == "general":
-                arrays["w"] = ck.normal(rng, (dq, dk), 1 / np.sqrt(dq))
-            q_scale = k_scale = np.sqrt(scale)
-        arrays["query"] = ck.normal(rng, (*lead, b, dq), q_scale)
-        arrays["enc_keys"] = ck.normal(rng, (*lead, b, s, dk), k_scale)
-        if mask:
-            arrays["mask"] = _mask(rng, (*lead, b, s))
-        if scale == 1.0:
-            break
-        allowed = arrays.get("mask", np.ones((b, s), bool))
-        if _min_gap(_np_scores(task, arrays, score), allowed) >= _GAP:
-            break
-    else:  # pragma: no cover
-        raise RuntimeError("could not draw well-separated large scores")
-    if cot:
-        arrays["_cot0"] = ck.normal(rng, (b, dk))
-        arrays["_cot1"] = ck.normal(rng, (b, s))
-    static = {} if score is None else {"score": score}
-    desc = f"mask ({b}, {s})" if mask else "no mask"
-    return Case(arrays, static, label=label or f"Dq={dq}, Dk={dk}, S={s}, {desc}")
-
-
-def _np_scores(task, a, score) -> np.ndarray:
-    q, k = a["query"].astype(np.float64), a["enc_keys"].astype(np.float64)
+def _scores(task, c):
+    """(scores, allowed) of a bahdanau / luong case, in float64."""
+    params, q, k = c.args[0], *(a.astype(np.float64) for a in c.args[1:])
     if task == BAH:
-        hidden = np.tanh((q @ a["w_q"])[:, None, :] + k @ a["w_k"])
-        return hidden @ a["v"].astype(np.float64)
-    if score == "general":
-        return np.einsum("bq,qk,bsk->bs", q, a["w"].astype(np.float64), k)
-    return np.einsum("bd,bsd->bs", q, k)
+        s = np.tanh((q @ params["w_query"])[:, None, :] + k @ params["w_key"]) @ params["v"]
+    elif c.static.get("score") == "general":
+        s = np.einsum("bq,qk,bsk->bs", q, params["w"], k)
+    else:
+        s = np.einsum("bd,bsd->bs", q, k)
+    return s, c.kwargs.get("mask", True)
 
 
-def _bah_cases(rng):
-    return [
-        _attend_case(rng, BAH),
-        _attend_case(rng, BAH, mask=True),
-        _attend_case(rng, BAH, b=2, s=5, dq=3, dk=6, a=4, mask=True),
-        _attend_case(rng, BAH, b=1, s=1, dq=2, dk=3, a=2, label="a single key (S=1)"),
-    ]
+def _attend(rng, task, b=3, s=7, dq=5, dk=4, a=6, mask=False, score=None, scale=1.0,
+            cot=False, lead=(), label=""):
+    """``case(params, query, keys, mask=)`` for bahdanau (v scaled by ``scale``) or luong
+    (query and keys by sqrt(scale)); the cotangent is one for (context, weights)."""
+    dq = dk if task == LUONG and score in (None, "dot") else dq
+
+    def draw():
+        params, qk = None, np.sqrt(scale)
+        if task == BAH:
+            params, qk = {"w_query": ck.normal(rng, (dq, a), 1 / np.sqrt(dq)),
+                          "w_key": ck.normal(rng, (dk, a), 1 / np.sqrt(dk)),
+                          "v": ck.normal(rng, (a,), scale)}, 1.0
+        elif score == "general":
+            params = {"w": ck.normal(rng, (dq, dk), 1 / np.sqrt(dq))}
+        q, k = ck.normal(rng, (*lead, b, dq), qk), ck.normal(rng, (*lead, b, s, dk), qk)
+        return case(params, q, k, static={} if score is None else {"score": score}, label=label,
+                    **({"mask": _mask(rng, (*lead, b, s))} if mask else {}))
+
+    c = _separated(draw, None if scale == 1.0 else lambda c: _scores(task, c))
+    cot = (ck.normal(rng, (b, dk)), ck.normal(rng, (b, s))) if cot else None
+    return c if cot is None else dataclasses.replace(c, extras={"cot": cot})
 
 
-def _luong_cases(rng, score):
-    if score == "general":
-        return [
-            _attend_case(rng, LUONG, score="general"),
-            _attend_case(rng, LUONG, score="general", mask=True),
-            _attend_case(
-                rng,
-                LUONG,
-                dq=4,
-                dk=4,
-                score="general",
-                mask=True,
-                label="Dq=Dk=4, S=7, mask (3, 7)",
-            ),
-        ]
-    return [
-        _attend_case(rng, LUONG, label="Dq=Dk=4, S=7, no mask, default score"),
-        _attend_case(rng, LUONG, score="dot", mask=True),
-        _attend_case(rng, LUONG, b=2, s=5, dk=6, score="dot", mask=True),
-    ]
+# ---- properties --------------------------------------------------------------------------
 
 
-# ---- judges ------------------------------------------------------------------------------
+def _weights(allowed, of=None):
+    """Weights of the expected shape, finite, exactly 0 where not ``allowed``, >= 0 and
+    summing to 1 over the keys (the last axis). Tolerance 1e-5 for the sums."""
+    def right_shape(c, out):
+        got, want = np.shape(out if of is None else out[of]), allowed(c).shape
+        return None if got == want else f"weights: expected shape {want}, got {got}"
+
+    return props.all_of(right_shape, props.finite(of=of), props.zeros_where(allowed, of=of),
+                        props.sums_to_one(of=of))
 
 
-def _weights_ok(w: np.ndarray, allowed: np.ndarray, what: str) -> str | None:
-    w64 = w.astype(np.float64)
-    if not np.isfinite(w64).all():
-        return "the weights have non-finite entries"
-    bad = (~allowed) & (w != 0)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        return (
-            f"masked weights must be exactly 0, but {int(bad.sum())} of "
-            f"{int((~allowed).sum())} are not; the weight at {what} = "
-            f"{', '.join(map(str, idx))} is {w64[idx]:.3g} where attending is not allowed"
-        )
-    if (w64 < 0).any():
-        return f"the weights have negative entries (min {w64.min():.3g})"
-    sums = w64.sum(axis=-1)
-    err = np.abs(sums - 1)
-    if err.max() > 1e-5:
-        idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
-        row = what.rsplit(", ", 1)[0] + ")"
-        return (
-            f"weights must sum to 1 over the keys s; the row {row} = "
-            f"{', '.join(map(str, idx))} sums to {sums[idx]:.6g}"
-        )
-    return None
+def _perturb_later(i):
+    p, (q, k, v) = i.static["_first_changed"], i.args
+    return i.replace(args=(q, k.at[:, p:].add(3.0), v.at[:, p:].add(3.0)))
 
 
-def _sdpa_weights(case, out):
-    if out[""].shape != case.arrays["q"].shape:
-        return f"expected shape {case.arrays['q'].shape}, got {out[''].shape}"
-    w = np.transpose(out[""], (0, 2, 1, 3))  # (B, T, N, S) -> (B, N, T, S)
-    return _weights_ok(w, _allowed(case), "(b, n, t, s)")
-
-
-def _returned_weights(case, out):
-    if set(out) != {"[0]", "[1]"}:
-        return "expected a pair (context, weights)"
-    w = out["[1]"]
-    allowed = case.arrays.get("mask", np.ones(w.shape, bool))
-    if w.shape != allowed.shape:
-        return f"weights: expected shape {allowed.shape}, got {w.shape}"
-    return _weights_ok(w, allowed, "(b, s)")
-
-
-def _causal_probe(fns, c):
-    f, a, st = fns.scaled_dot_product_attention, _arrays(c), ck.kwargs_of(c)
-    p = c.s["_first_changed"]
-    changed = dict(a, k=a["k"].at[:, p:].add(3.0), v=a["v"].at[:, p:].add(3.0))
-    return {"out": _call_sdpa(f, a, st), "perturbed": _call_sdpa(f, changed, st)}
-
-
-def _ignores_later(case, out):
-    p = case.static["_first_changed"]
-    before, after = out["['out']"], out["['perturbed']"]
+def _ignores_later(c, got, ref):
+    """The metamorphic pair agrees (1e-6) at queries < p and differs somewhere at >= p."""
+    p, after, before = c.static["_first_changed"], got["lhs"], got["rhs"]
     msg = compare_arrays("", after[:, :p], before[:, :p], rtol=1e-6, atol=1e-6)
     if msg:
-        return (
-            f"with is_causal=True, changing k and v at key positions >= {p} changed the "
-            f"output at query positions < {p} (they may only see keys s <= t; expected "
-            "= the output before the change): " + msg.replace("output: ", "", 1)
-        )
+        return Failure(f"on {c.describe()}: with is_causal=True, changing k and v at key "
+                       f"positions >= {p} changed the output at query positions < {p} (they "
+                       "may only see keys s <= t): " + msg.replace("output: ", "", 1))
     if np.array_equal(after[:, p:], before[:, p:]):
-        return (
-            f"changing k and v at key positions >= {p} left the outputs at query "
-            f"positions >= {p} unchanged, yet query t sees keys s <= t"
-        )
+        return Failure(f"on {c.describe()}: changing k and v at key positions >= {p} left the "
+                       f"outputs at query positions >= {p} unchanged, yet query t sees s <= t")
     return None
 
 
-def _perm_probe(fns, c):
-    f, a, st = fns.multi_head_attention, _arrays(c), ck.kwargs_of(c)
-    perm = c._perm
-    return {"out": _call_mha(f, a, st), "permuted": _call_mha(f, dict(a, x=a["x"][:, perm]), st)}
-
-
-def _equivariant(case, out):
-    perm = case.arrays["_perm"]
-    msg = compare_arrays("", out["['permuted']"], out["['out']"][:, perm], tol_scale=10)
-    if msg:
-        return (
-            f"permuting the tokens of x by {perm.tolist()} should permute the output the "
-            "same way (no positions, no mask; expected = the output of x, permuted): "
-            + msg.replace("output: ", "", 1)
-        )
-    return None
+def _traced(task, jit_case, vmap_case, statics=None, in_axes=0):
+    """The jit (``statics`` static) and vmap (over ``in_axes``) checks, one case each."""
+    hint = "never call bool(), float(), .item() or NumPy on an array (the mask included)"
+    return (ck.jit(task, lambda rng: [jit_case(rng)], hint=(f"{statics} is a Python value: "
+                   f"branch on it with a Python `if`; " if statics else "") + hint),
+            ck.vmap(task, lambda rng: [vmap_case(rng)], in_axes=in_axes, hint="use jnp (not "
+                    "NumPy) on every array so vmap can trace it; take sizes from .shape"))
 
 
 # ---- checks ------------------------------------------------------------------------------
 
-_MATMUL_HINT = (
-    "logits = einsum('btnh,bsnh->bnts', q, k) / sqrt(H); mask with "
-    "jnp.where(mask, logits, big_negative) before a max-shifted softmax over s; "
-    "out = einsum('bnts,bsnh->btnh', weights, v)"
-)
+_ATTEND = ("weights = softmax over s of jnp.where(mask, scores, big_negative); "
+           "context = einsum('bs,bsd->bd', weights, keys)")
+_W_TITLE = "weights sum to 1, masked weights are exactly 0"
+_LEAD = "a leading axis of 3 over "
 
 SDPA_CHECKS = (
-    ck.equivalence(
-        SDPA,
-        _sdpa_cases,
-        probe=_probe(SDPA),
-        name=f"{SDPA}: matches jax.nn.dot_product_attention",
-        description="equals jax.nn.dot_product_attention with T == S and T != S, "
-        "with and without is_causal and with bool masks of shapes "
-        "(B, N, T, S), (B, 1, T, S), (1, 1, T, S) and (B, 1, 1, S)",
-        hint=_MATMUL_HINT + "; the causal mask is tril(ones((T, S))), aligned top-left",
-    ),
-    dataclasses.replace(
-        ck.grad_matches(
-            SDPA,
-            _sdpa_grad_cases,
-            name=f"{SDPA}: gradient matches",
-            description="gradients w.r.t. q, k and v equal the reference's, "
-            "with and without causal and bool masks",
-            hint="build the weights from differentiable jnp operations; the "
-            "softmax denominator depends on every logit",
-        ),
-        probe=_grad_probe(SDPA, ("q", "k", "v")),
-    ),
-    ck.invariant(
-        SDPA,
-        _sdpa_weight_cases,
-        _sdpa_weights,
-        probe=_probe(SDPA),
-        name=f"{SDPA}: weights sum to 1, masked weights are exactly 0",
-        description="with one-hot values (H == S) the output reveals the weights: "
-        "each row sums to 1 over the keys and every masked (or future, "
-        "under is_causal) weight is exactly 0",
-        hint="softmax over the key axis s (the last axis of (B, N, T, S)); mask "
-        "with jnp.where(mask, logits, big_negative) before the softmax, never "
-        "by multiplying logits or weights by the mask",
-    ),
-    ck.invariant(
-        SDPA,
-        _sdpa_causal_cases,
-        _ignores_later,
-        probe=_causal_probe,
-        name=f"{SDPA}: causal outputs ignore later keys",
-        description="with is_causal=True, changing k and v at positions >= p leaves "
-        "the outputs at query positions < p unchanged",
-        hint="the causal mask is jnp.tril(jnp.ones((T, S), bool)): query t sees "
-        "keys s <= t, counted from the top-left even when T != S",
-    ),
-    ck.equivalence(
-        SDPA,
-        _sdpa_large_cases,
-        probe=_probe(SDPA),
-        kind="stability",
-        name=f"{SDPA}: finite and right at logit scale 1e4",
-        description="q and k scaled by 100 (logits ~1e4), with and without a "
-        "causal + bool mask: finite and equal to the reference",
-        hint="subtract the row max before exp; mask with jnp.where and a huge "
-        "negative (e.g. jnp.finfo(dtype).min), not by adding -1e4",
-    ),
-    _jit(
-        SDPA, lambda rng: [_sdpa_case(rng, 2, 5, 7, 2, 4, (2, 1, 5, 7), causal=True)], "is_causal"
-    ),
-    _vmap(
-        SDPA,
-        lambda rng: [
-            _sdpa_case(
-                rng,
-                2,
-                5,
-                7,
-                2,
-                4,
-                (3, 2, 2, 5, 7),
-                causal=True,
-                extra=3,
-                label="a leading axis of 3 over q, k, v and mask (3, B, N, T, S), causal",
-            )
-        ],
-        ("q", "k", "v", "mask"),
-        "an extra leading axis of q, k, v and mask",
-    ),
+    ck.equivalence(SDPA, lambda rng: [
+        _sdpa(rng, 2, 5, 5, 2, 4), _sdpa(rng, 2, 5, 7, 2, 4, causal=False),
+        _sdpa(rng, 2, 5, 7, 2, 4, causal=True), _sdpa(rng, 2, 7, 5, 2, 4, causal=True),
+        _sdpa(rng, 2, 5, 7, 2, 4, (2, 2, 5, 7)), _sdpa(rng, 2, 5, 7, 2, 4, (2, 1, 5, 7), True),
+        _sdpa(rng, 2, 6, 6, 2, 4, (1, 1, 6, 6), True), _sdpa(rng, 2, 5, 7, 2, 4, (2, 1, 1, 7))],
+        title="matches jax.nn.dot_product_attention", description="T == S and T != S, with and "
+        "without is_causal, masks (B, N, T, S), (B, 1, T, S), (1, 1, T, S) and (B, 1, 1, S)",
+        hint="logits = einsum('btnh,bsnh->bnts', q, k) / sqrt(H); jnp.where(mask, logits, "
+        "big_negative), a max-shifted softmax over s, einsum('bnts,bsnh->btnh', weights, v); "
+        "the causal mask is tril(ones((T, S))), aligned top-left"),
+    ck.grad(SDPA, lambda rng: [_sdpa(rng, 2, 5, 7, 2, 4, cot=True),
+                               _sdpa(rng, 2, 5, 7, 2, 4, (2, 2, 5, 7), True, cot=True)],
+            wrt=(0, 1, 2), description="w.r.t. q, k and v, with and without causal and bool "
+            "masks", hint="the softmax denominator depends on every logit"),
+    # values are one-hot rows (H == S): the output at (b, t, n) is the weight row w[b, n, t, :]
+    ck.invariant(SDPA, lambda rng: [
+        _sdpa(rng, 2, 5, 7, 2, 7, (2, 2, 5, 7), True, one_hot_v=True),
+        _sdpa(rng, 2, 5, 7, 2, 7, (1, 1, 5, 7), one_hot_v=True),
+        _sdpa(rng, 2, 6, 6, 2, 6, causal=True, one_hot_v=True)], _weights(_allowed),
+        id="weights", title=_W_TITLE, description="one-hot values (H == S) reveal the weights: "
+        "rows sum to 1 over s, masked (or future, under is_causal) weights are exactly 0",
+        hint="mask with jnp.where(mask, logits, big_negative) before a softmax over the key "
+        "axis s, never by multiplying logits or weights by the mask"),
+    dataclasses.replace(ck.metamorphic(
+        SDPA, lambda rng: [_sdpa(rng, 2, 5, 7, 2, 4, causal=True, first_changed=3),
+                           _sdpa(rng, 2, 6, 6, 2, 4, (2, 1, 1, 6), True, first_changed=2)],
+        transform=_perturb_later, relation=lambda y, i: y, id="causal",
+        title="causal outputs ignore later keys", description="is_causal=True: k and v changed "
+        "at positions >= p leave the outputs at queries < p unchanged", hint="query t sees "
+        "keys s <= t (jnp.tril(jnp.ones((T, S), bool))), from the top-left even when T != S"),
+        judge=_ignores_later),
+    ck.equivalence(SDPA, lambda rng: [
+        _sdpa(rng, 2, 5, 7, 2, 4, scale=100.0, label="logits ~1e4"),
+        _sdpa(rng, 2, 5, 7, 2, 4, (2, 2, 5, 7), True, scale=100.0, label="logits ~1e4")],
+        kind="stability", id="large_logits", title="finite and right at logit scale 1e4",
+        description="q and k scaled by 100, with and without a causal + bool mask", hint="subtract "
+        "the row max before exp; mask with jnp.where and a huge negative (jnp.finfo(dtype).min), "
+        "not by adding -1e4"),
+    *_traced(SDPA, lambda rng: _sdpa(rng, 2, 5, 7, 2, 4, (2, 1, 5, 7), True),
+             lambda rng: _sdpa(rng, 2, 5, 7, 2, 4, (3, 2, 2, 5, 7), True, lead=(3,),
+                               label=_LEAD + "q, k, v and mask"), "is_causal"),
     ck.forbidden(SDPA),
 )
 
-
-def _mha_grad_case(rng):
-    return [_mha_case(rng, mask_shape=(2, 2, 5, 5), cot=True)]
-
-
-MHA_CHECKS = (
-    ck.equivalence(
-        MHA,
-        _mha_cases,
-        probe=_probe(MHA),
-        uses=(SDPA,),
-        name=f"{MHA}: matches flax.nnx.MultiHeadAttention",
-        description="equals flax.nnx.MultiHeadAttention with the same weights, "
-        "without a mask and with (B, N, T, T), (B, 1, 1, T) and causal "
-        "masks, also when N * H != D",
-        hint="q = einsum('btd,dnh->btnh', x, kernel) + bias for query, key and "
-        "value; y = einsum('btnh,nhd->btd', o, out_kernel) + out_bias; take "
-        "N and H from the kernel shapes, not from D // num_heads",
-    ),
-    dataclasses.replace(
-        ck.grad_matches(
-            MHA,
-            _mha_grad_case,
-            uses=(SDPA,),
-            name=f"{MHA}: gradient matches",
-            description="gradients w.r.t. every parameter and x equal the "
-            "reference's (with a mask)",
-        ),
-        probe=_grad_probe(MHA, ("x", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")),
-    ),
-    ck.invariant(
-        MHA,
-        lambda rng: [_mha_case(rng, t=6, perm=True)],
-        _equivariant,
-        probe=_perm_probe,
-        uses=(SDPA,),
-        name=f"{MHA}: permutation-equivariant without positions",
-        description="without a mask, permuting the tokens of x permutes the output the same way",
-        hint="self-attention has no notion of order: add no positional terms and "
-        "no causal mask unless a mask is passed in",
-    ),
-    dataclasses.replace(
-        _jit(MHA, lambda rng: [_mha_case(rng, mask_shape=(2, 1, 5, 5))], "num_heads"), uses=(SDPA,)
-    ),
-    dataclasses.replace(
-        _vmap(
-            MHA,
-            lambda rng: [
-                _mha_case(
-                    rng,
-                    extra=3,
-                    mask_shape=(2, 1, 5, 5),
-                    label="x (3, B, T, D), mask (3, B, 1, T, T)",
-                )
-            ],
-            ("x", "mask"),
-            "an extra leading axis of x and mask (shared params)",
-        ),
-        uses=(SDPA,),
-    ),
+MHA_CHECKS = tuple(dataclasses.replace(c, uses=(SDPA,)) if c.kind != "forbidden" else c for c in (
+    ck.equivalence(MHA, lambda rng: [
+        _mha(rng), _mha(rng, mask=(2, 2, 5, 5)), _mha(rng, t=6, d=6, n=3, h=2, mask=(2, 1, 1, 6)),
+        _mha(rng, t=4, causal_mask=True), _mha(rng, d=6, n=2, h=4, label="N*H != D")],
+        title="matches flax.nnx.MultiHeadAttention", description="same weights, no mask and "
+        "(B, N, T, T), (B, 1, 1, T) and causal masks, also when N * H != D", hint="q = einsum("
+        "'btd,dnh->btnh', x, kernel) + bias (also k, v); y = einsum('btnh,nhd->btd', o, "
+        "out_kernel) + out_bias; take N and H from the kernel shapes, not D // num_heads"),
+    ck.grad(MHA, lambda rng: [_mha(rng, mask=(2, 2, 5, 5), cot=True)], wrt=(0, 1),
+            description="w.r.t. every parameter and x (with a mask)"),
+    ck.metamorphic(MHA, lambda rng: [_mha(rng, t=6, perm=True)], id="permutation",
+                   title="permutation-equivariant without positions",
+                   transform=lambda i: i.replace(args=(i.args[0], i.args[1][:, i.extras["perm"]])),
+                   relation=lambda y, i: y[:, i.extras["perm"]], description="without a mask, "
+                   "permuting the tokens of x permutes the output the same way", hint="add no "
+                   "positional terms and no causal mask unless a mask is passed in"),
+    *_traced(MHA, lambda rng: _mha(rng, mask=(2, 1, 5, 5)),
+             lambda rng: _mha(rng, lead=(3,), mask=(2, 1, 5, 5), label=_LEAD + "x and mask"),
+             "num_heads", (None, 0)),
     ck.forbidden(MHA),
-)
+))
 
 
-def _bah_large(rng):
-    return [
-        _attend_case(rng, BAH, scale=1e4, label="scores ~1e4 (v scaled by 1e4), no mask"),
-        _attend_case(
-            rng, BAH, scale=1e4, mask=True, label="scores ~1e4 (v scaled by 1e4), mask (3, 7)"
-        ),
-    ]
+def _attention_checks(task, large, large_what):
+    """grad, returned weights, scale 1e4, jit, vmap and forbidden for bahdanau / luong."""
+    luong = task == LUONG
+    dot = {"score": "dot"} if luong else {}
+    return (
+        ck.grad(task, lambda rng: [_attend(rng, task, mask=True, cot=True, **dot)] + (
+            [_attend(rng, task, score="general", mask=True, cot=True)] if luong else []),
+            wrt=(0, 1, 2), description="of context and weights w.r.t. params, query, keys"),
+        ck.invariant(task, lambda rng: [_attend(rng, task, mask=True, **dot), (
+            _attend(rng, task, score="general", mask=True) if luong
+            else _attend(rng, task, b=2, s=5, mask=True))],
+            _weights(lambda c: c.kwargs["mask"], of=1), id="weights", title=_W_TITLE,
+            description="the returned weights are >= 0, sum to 1 over S and are exactly 0 "
+            "where the mask is False", hint="mask the scores with jnp.where before the softmax "
+            "over S (axis -1), so that the softmax renormalizes over the allowed keys"),
+        ck.equivalence(task, large, kind="stability", id="large_scores", description=large_what,
+                       title="finite and right at score scale 1e4",
+                       hint="subtract the max score of each row before exp"),
+        *_traced(task, lambda rng: _attend(rng, task, mask=True, score="general" if luong
+                                           else None),
+                 lambda rng: _attend(rng, task, mask=True, lead=(3,), **dot,
+                                     label=_LEAD + "query, keys and mask"),
+                 "score" if luong else None, (None, 0, 0)),
+        ck.forbidden(task),
+    )
 
-
-_ATTEND_HINT = (
-    "weights = softmax over s of jnp.where(mask, scores, big_negative); "
-    "context = einsum('bs,bsd->bd', weights, keys)"
-)
 
 BAH_CHECKS = (
-    ck.equivalence(
-        BAH,
-        _bah_cases,
-        probe=_probe(BAH),
-        name=f"{BAH}: matches the reference",
-        description="(context, weights) equal the reference with and without a "
-        "(B, S) mask, also with Dq != Dk and a single key",
-        hint="score = tanh((query @ w_query)[:, None, :] + keys @ w_key) @ v, "
-        "shape (B, S); " + _ATTEND_HINT,
-    ),
-    dataclasses.replace(
-        ck.grad_matches(
-            BAH,
-            lambda rng: [_attend_case(rng, BAH, mask=True, cot=True)],
-            name=f"{BAH}: gradient matches",
-            description="gradients of context and weights w.r.t. w_query, "
-            "w_key, v, query and keys equal the reference's",
-        ),
-        probe=_grad_probe(BAH, ("w_q", "w_k", "v", "query", "enc_keys")),
-    ),
-    ck.invariant(
-        BAH,
-        lambda rng: [
-            _attend_case(rng, BAH, mask=True),
-            _attend_case(rng, BAH, b=2, s=5, mask=True),
-        ],
-        _returned_weights,
-        probe=_probe(BAH),
-        name=f"{BAH}: weights sum to 1, masked weights are exactly 0",
-        description="the returned weights are >= 0, sum to 1 over S and are "
-        "exactly 0 where the mask is False",
-        hint="mask the scores before the softmax (jnp.where), so that the softmax "
-        "renormalizes over the allowed keys",
-    ),
-    ck.equivalence(
-        BAH,
-        _bah_large,
-        probe=_probe(BAH),
-        kind="stability",
-        name=f"{BAH}: finite and right at score scale 1e4",
-        description="with v scaled by 1e4 (scores ~1e4): finite and equal to the reference",
-        hint="subtract the max score of each row before exp",
-    ),
-    _jit(BAH, lambda rng: [_attend_case(rng, BAH, mask=True)]),
-    _vmap(
-        BAH,
-        lambda rng: [
-            _attend_case(
-                rng,
-                BAH,
-                mask=True,
-                extra=3,
-                label="query (3, B, Dq), keys (3, B, S, Dk), mask (3, B, S)",
-            )
-        ],
-        ("query", "enc_keys", "mask"),
-        "an extra leading axis of query, keys and mask",
-    ),
-    ck.forbidden(BAH),
+    ck.equivalence(BAH, lambda rng: [
+        _attend(rng, BAH), _attend(rng, BAH, mask=True),
+        _attend(rng, BAH, b=2, s=5, dq=3, dk=6, a=4, mask=True),
+        _attend(rng, BAH, b=1, s=1, dq=2, dk=3, a=2, label="a single key")],
+        description="(context, weights) with and without a (B, S) mask, Dq != Dk, a single key",
+        hint="score = tanh((query @ w_query)[:, None, :] + keys @ w_key) @ v; " + _ATTEND),
+    *_attention_checks(BAH, lambda rng: [
+        _attend(rng, BAH, scale=1e4, label="v scaled by 1e4"),
+        _attend(rng, BAH, scale=1e4, mask=True, label="v scaled by 1e4")],
+        "v scaled by 1e4 (scores ~1e4)"),
 )
 
-
-def _luong_large(rng):
-    return [
-        _attend_case(
-            rng,
-            LUONG,
-            score="dot",
-            scale=1e4,
-            label="scores ~1e4 (query, keys scaled by 100), no mask",
-        ),
-        _attend_case(
-            rng,
-            LUONG,
-            score="general",
-            scale=1e4,
-            mask=True,
-            label="score='general', scores ~1e4, mask (3, 7)",
-        ),
-    ]
-
-
 LUONG_CHECKS = (
-    ck.equivalence(
-        LUONG,
-        lambda rng: _luong_cases(rng, "dot"),
-        probe=_probe(LUONG),
-        name=f"{LUONG} (score='dot'): matches the reference",
-        description="(context, weights) with score q . k (params None), with and "
-        "without a (B, S) mask, also as the default score",
-        hint="score = einsum('bd,bsd->bs', query, keys), no 1/sqrt(d) scaling; " + _ATTEND_HINT,
-    ),
-    ck.equivalence(
-        LUONG,
-        lambda rng: _luong_cases(rng, "general"),
-        probe=_probe(LUONG),
-        name=f"{LUONG} (score='general'): matches the reference",
-        description="(context, weights) with score q @ w @ k, w (Dq, Dk), with "
-        "Dq != Dk and Dq == Dk, with and without a mask",
-        hint="score = einsum('bq,qk,bsk->bs', query, w, keys); " + _ATTEND_HINT,
-    ),
-    dataclasses.replace(
-        ck.grad_matches(
-            LUONG,
-            lambda rng: [
-                _attend_case(rng, LUONG, score="dot", mask=True, cot=True),
-                _attend_case(rng, LUONG, score="general", mask=True, cot=True),
-            ],
-            name=f"{LUONG}: gradient matches",
-            description="gradients of context and weights w.r.t. query, keys (and w for "
-            "'general') equal the reference's",
-        ),
-        probe=_grad_probe(LUONG, ("w", "query", "enc_keys")),
-    ),
-    ck.invariant(
-        LUONG,
-        lambda rng: [
-            _attend_case(rng, LUONG, score="dot", mask=True),
-            _attend_case(rng, LUONG, score="general", mask=True),
-        ],
-        _returned_weights,
-        probe=_probe(LUONG),
-        name=f"{LUONG}: weights sum to 1, masked weights are exactly 0",
-        description="the returned weights are >= 0, sum to 1 over S and are "
-        "exactly 0 where the mask is False, for both scores",
-        hint="softmax over the key axis S (axis -1 of (B, S)), after masking the "
-        "scores with jnp.where",
-    ),
-    ck.equivalence(
-        LUONG,
-        _luong_large,
-        probe=_probe(LUONG),
-        kind="stability",
-        name=f"{LUONG}: finite and right at score scale 1e4",
-        description="query and keys scaled by 100 (scores ~1e4), 'dot' and "
-        "'general': finite and equal to the reference",
-        hint="subtract the max score of each row before exp",
-    ),
-    _jit(LUONG, lambda rng: [_attend_case(rng, LUONG, score="general", mask=True)], "score"),
-    _vmap(
-        LUONG,
-        lambda rng: [
-            _attend_case(
-                rng,
-                LUONG,
-                score="dot",
-                mask=True,
-                extra=3,
-                label="score='dot', a leading axis of 3 over query, keys and mask",
-            )
-        ],
-        ("query", "enc_keys", "mask"),
-        "an extra leading axis of query, keys and mask",
-    ),
-    ck.forbidden(LUONG),
+    ck.equivalence(LUONG, lambda rng: [
+        _attend(rng, LUONG, label="default score"), _attend(rng, LUONG, score="dot", mask=True),
+        _attend(rng, LUONG, b=2, s=5, dk=6, score="dot", mask=True)],
+        id="matches_dot", title="(score='dot') matches the reference", description="score "
+        "q . k (params None), with and without a (B, S) mask, also as the default score",
+        hint="score = einsum('bd,bsd->bs', query, keys), no 1/sqrt(d) scaling; " + _ATTEND),
+    ck.equivalence(LUONG, lambda rng: [
+        _attend(rng, LUONG, score="general"), _attend(rng, LUONG, score="general", mask=True),
+        _attend(rng, LUONG, dq=4, score="general", mask=True)],
+        id="matches_general", title="(score='general') matches the reference",
+        description="score q @ w @ k, w (Dq, Dk), Dq != Dk and Dq == Dk, with and without a "
+        "mask", hint="score = einsum('bq,qk,bsk->bs', query, w, keys); " + _ATTEND),
+    *_attention_checks(LUONG, lambda rng: [
+        _attend(rng, LUONG, score="dot", scale=1e4, label="scores ~1e4"),
+        _attend(rng, LUONG, score="general", scale=1e4, mask=True, label="scores ~1e4")],
+        "query and keys scaled by 100 (scores ~1e4), 'dot' and 'general'"),
 )
 
 EXERCISE = Exercise(
     id="q13",
     title="Attention",
-    files={
-        "attention.py": FileSpec(
-            tasks=tuple(f"dlcore.nn.attention:{t}" for t in (SDPA, MHA, BAH, LUONG)),
-            summary="scaled dot-product, multi-head, additive and multiplicative attention",
-        )
-    },
+    files={"attention.py": FileSpec(
+        tasks=tuple(f"dlcore.nn.attention:{t}" for t in TASKS),
+        summary="scaled dot-product, multi-head, additive and multiplicative attention")},
     checks=(*SDPA_CHECKS, *MHA_CHECKS, *BAH_CHECKS, *LUONG_CHECKS),
-    forbidden={t: _FORBIDDEN for t in (SDPA, MHA, BAH, LUONG)},
+    forbidden={t: _FORBIDDEN for t in TASKS},
 )

@@ -27,20 +27,20 @@ def scaled_dot_product_attention({_SDPA_SIG}):
 
 MUTANTS = [
     # scaled_dot_product_attention
-    Mutant("sdpa_forgets_scaling", SDPA, f"{SDPA}: matches jax.nn.dot_product_attention", f"""
+    Mutant("sdpa_forgets_scaling", SDPA, f"{SDPA}/matches", f"""
 def scaled_dot_product_attention({_SDPA_SIG}):
     return _original_scaled_dot_product_attention(q * jnp.sqrt(q.shape[-1]), k, v, mask=mask,
                                                   is_causal=is_causal)
 """),
     Mutant("sdpa_causal_drops_user_mask", SDPA,
-           f"{SDPA}: matches jax.nn.dot_product_attention", f"""
+           f"{SDPA}/matches", f"""
 def scaled_dot_product_attention({_SDPA_SIG}):
     if is_causal:
         t, s = q.shape[1], k.shape[1]
         mask = jnp.tril(jnp.ones((t, s), dtype=bool))
     return _original_scaled_dot_product_attention(q, k, v, mask=mask)
 """),
-    Mutant("sdpa_causal_bottom_right", SDPA, f"{SDPA}: causal outputs ignore later keys", f"""
+    Mutant("sdpa_causal_bottom_right", SDPA, f"{SDPA}/causal", f"""
 def scaled_dot_product_attention({_SDPA_SIG}):
     if is_causal:
         t, s = q.shape[1], k.shape[1]
@@ -49,34 +49,34 @@ def scaled_dot_product_attention({_SDPA_SIG}):
     return _original_scaled_dot_product_attention(q, k, v, mask=mask)
 """),
     Mutant("sdpa_softmax_over_queries", SDPA,
-           f"{SDPA}: weights sum to 1, masked weights are exactly 0", _sdpa_from_weights("""
+           f"{SDPA}/weights", _sdpa_from_weights("""
     weights = _masked_softmax(logits, allowed, axis=-2)
 """)),
     Mutant("sdpa_mask_by_multiplying", SDPA,
-           f"{SDPA}: weights sum to 1, masked weights are exactly 0", _sdpa_from_weights("""
+           f"{SDPA}/weights", _sdpa_from_weights("""
     weights = _masked_softmax(logits * allowed, None)
 """)),
-    Mutant("sdpa_naive_exp", SDPA, f"{SDPA}: finite and right at logit scale 1e4",
+    Mutant("sdpa_naive_exp", SDPA, f"{SDPA}/large_logits",
            _sdpa_from_weights("""
     e = jnp.where(allowed, jnp.exp(logits), 0.0)
     weights = e / jnp.sum(e, axis=-1, keepdims=True)
 """)),
-    Mutant("sdpa_additive_minus_1e4_mask", SDPA, f"{SDPA}: finite and right at logit scale 1e4",
+    Mutant("sdpa_additive_minus_1e4_mask", SDPA, f"{SDPA}/large_logits",
            _sdpa_from_weights("""
     weights = _masked_softmax(logits + (1.0 - allowed) * -10000.0, None)
 """)),
-    Mutant("sdpa_detached_normalizer", SDPA, f"{SDPA}: gradient matches", _sdpa_from_weights("""
+    Mutant("sdpa_detached_normalizer", SDPA, f"{SDPA}/grad", _sdpa_from_weights("""
     z = jnp.where(allowed, logits, -1e30)
     e = jnp.exp(z - jnp.max(z, axis=-1, keepdims=True))
     weights = e / jax.lax.stop_gradient(jnp.sum(e, axis=-1, keepdims=True))
 """)),
-    Mutant("sdpa_python_if_on_mask", SDPA, f"{SDPA}: works under jit", f"""
+    Mutant("sdpa_python_if_on_mask", SDPA, f"{SDPA}/jit", f"""
 def scaled_dot_product_attention({_SDPA_SIG}):
     if mask is not None and bool(jnp.all(mask)):
         mask = None  # nothing to hide: skip the masking
     return _original_scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
 """, status="error"),
-    Mutant("sdpa_numpy_mask", SDPA, f"{SDPA}: works under vmap", f"""
+    Mutant("sdpa_numpy_mask", SDPA, f"{SDPA}/vmap", f"""
 import numpy as np
 
 def scaled_dot_product_attention({_SDPA_SIG}):
@@ -84,14 +84,14 @@ def scaled_dot_product_attention({_SDPA_SIG}):
         mask = np.asarray(mask, dtype=bool)
     return _original_scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
 """, status="error"),
-    Mutant("sdpa_calls_jax_nn_alias", SDPA, f"{SDPA}: implemented without forbidden calls", f"""
+    Mutant("sdpa_calls_jax_nn_alias", SDPA, f"{SDPA}/forbidden", f"""
 from jax import nn as jnn
 
 def scaled_dot_product_attention({_SDPA_SIG}):
     return jnn.dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
 """, status="forbidden"),
     # multi_head_attention
-    Mutant("mha_head_dim_from_model_dim", MHA, f"{MHA}: matches flax.nnx.MultiHeadAttention", """
+    Mutant("mha_head_dim_from_model_dim", MHA, f"{MHA}/matches", """
 def multi_head_attention(params, x, *, num_heads, mask=None):
     b, t, d = x.shape
     h = d // num_heads
@@ -104,7 +104,7 @@ def multi_head_attention(params, x, *, num_heads, mask=None):
     o = scaled_dot_product_attention(q, k, v, mask=mask).reshape(b, t, d)
     return o @ params["out"]["kernel"].reshape(d, -1) + params["out"]["bias"]
 """),
-    Mutant("mha_forgets_value_bias", MHA, f"{MHA}: matches flax.nnx.MultiHeadAttention", """
+    Mutant("mha_forgets_value_bias", MHA, f"{MHA}/matches", """
 def multi_head_attention(params, x, *, num_heads, mask=None):
     q = _project(x, **params["query"])
     k = _project(x, **params["key"])
@@ -112,33 +112,33 @@ def multi_head_attention(params, x, *, num_heads, mask=None):
     o = scaled_dot_product_attention(q, k, v, mask=mask)
     return jnp.einsum("btnh,nhd->btd", o, params["out"]["kernel"]) + params["out"]["bias"]
 """),
-    Mutant("mha_causal_by_default", MHA, f"{MHA}: permutation-equivariant without positions", """
+    Mutant("mha_causal_by_default", MHA, f"{MHA}/permutation", """
 def multi_head_attention(params, x, *, num_heads, mask=None):
     q, k, v = (_project(x, **params[n]) for n in ("query", "key", "value"))
     o = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=True)
     return jnp.einsum("btnh,nhd->btd", o, params["out"]["kernel"]) + params["out"]["bias"]
 """),
-    Mutant("mha_detached_key_projection", MHA, f"{MHA}: gradient matches", """
+    Mutant("mha_detached_key_projection", MHA, f"{MHA}/grad", """
 def multi_head_attention(params, x, *, num_heads, mask=None):
     q, v = _project(x, **params["query"]), _project(x, **params["value"])
     k = jax.lax.stop_gradient(_project(x, **params["key"]))
     o = scaled_dot_product_attention(q, k, v, mask=mask)
     return jnp.einsum("btnh,nhd->btd", o, params["out"]["kernel"]) + params["out"]["bias"]
 """),
-    Mutant("mha_python_if_on_mask", MHA, f"{MHA}: works under jit", """
+    Mutant("mha_python_if_on_mask", MHA, f"{MHA}/jit", """
 def multi_head_attention(params, x, *, num_heads, mask=None):
     if mask is not None and not bool(jnp.any(mask)):
         raise ValueError("the mask hides everything")
     return _original_multi_head_attention(params, x, num_heads=num_heads, mask=mask)
 """, status="error"),
-    Mutant("mha_numpy_input", MHA, f"{MHA}: works under vmap", """
+    Mutant("mha_numpy_input", MHA, f"{MHA}/vmap", """
 import numpy as np
 
 def multi_head_attention(params, x, *, num_heads, mask=None):
     x = np.asarray(x, dtype=np.float32)
     return _original_multi_head_attention(params, x, num_heads=num_heads, mask=mask)
 """, status="error"),
-    Mutant("mha_flax_dot_product_attention", MHA, f"{MHA}: implemented without forbidden calls",
+    Mutant("mha_flax_dot_product_attention", MHA, f"{MHA}/forbidden",
            """
 from flax.nnx import dot_product_attention as dpa
 
@@ -148,13 +148,13 @@ def multi_head_attention(params, x, *, num_heads, mask=None):
     return jnp.einsum("btnh,nhd->btd", o, params["out"]["kernel"]) + params["out"]["bias"]
 """, status="forbidden"),
     # bahdanau_attention
-    Mutant("bahdanau_forgets_tanh", BAH, f"{BAH}: matches the reference", """
+    Mutant("bahdanau_forgets_tanh", BAH, f"{BAH}/matches", """
 def bahdanau_attention(params, query, keys, *, mask=None):
     hidden = (query @ params["w_query"])[:, None, :] + keys @ params["w_key"]
     return _attend(hidden @ params["v"], keys, mask)
 """),
     Mutant("bahdanau_masks_after_softmax", BAH,
-           f"{BAH}: weights sum to 1, masked weights are exactly 0", """
+           f"{BAH}/weights", """
 def bahdanau_attention(params, query, keys, *, mask=None):
     hidden = jnp.tanh((query @ params["w_query"])[:, None, :] + keys @ params["w_key"])
     weights = _masked_softmax(hidden @ params["v"], None)
@@ -162,7 +162,7 @@ def bahdanau_attention(params, query, keys, *, mask=None):
         weights = weights * mask
     return jnp.einsum("bs,bsd->bd", weights, keys), weights
 """),
-    Mutant("bahdanau_naive_exp", BAH, f"{BAH}: finite and right at score scale 1e4", """
+    Mutant("bahdanau_naive_exp", BAH, f"{BAH}/large_scores", """
 def bahdanau_attention(params, query, keys, *, mask=None):
     hidden = jnp.tanh((query @ params["w_query"])[:, None, :] + keys @ params["w_key"])
     e = jnp.exp(hidden @ params["v"])
@@ -171,19 +171,19 @@ def bahdanau_attention(params, query, keys, *, mask=None):
     weights = e / jnp.sum(e, axis=-1, keepdims=True)
     return jnp.einsum("bs,bsd->bd", weights, keys), weights
 """),
-    Mutant("bahdanau_detached_weights_in_context", BAH, f"{BAH}: gradient matches", """
+    Mutant("bahdanau_detached_weights_in_context", BAH, f"{BAH}/grad", """
 def bahdanau_attention(params, query, keys, *, mask=None):
     context, weights = _original_bahdanau_attention(params, query, keys, mask=mask)
     context = jnp.einsum("bs,bsd->bd", jax.lax.stop_gradient(weights), keys)
     return context, weights
 """),
-    Mutant("bahdanau_python_if_on_mask", BAH, f"{BAH}: works under jit", """
+    Mutant("bahdanau_python_if_on_mask", BAH, f"{BAH}/jit", """
 def bahdanau_attention(params, query, keys, *, mask=None):
     if mask is not None and bool(mask.all()):
         mask = None
     return _original_bahdanau_attention(params, query, keys, mask=mask)
 """, status="error"),
-    Mutant("bahdanau_numpy_tanh", BAH, f"{BAH}: works under vmap", """
+    Mutant("bahdanau_numpy_tanh", BAH, f"{BAH}/vmap", """
 import numpy as np
 
 def bahdanau_attention(params, query, keys, *, mask=None):
@@ -191,7 +191,7 @@ def bahdanau_attention(params, query, keys, *, mask=None):
     return _attend(jnp.asarray(hidden) @ params["v"], keys, mask)
 """, status="error"),
     Mutant("bahdanau_via_dot_product_attention_bias", BAH,
-           f"{BAH}: implemented without forbidden calls", """
+           f"{BAH}/forbidden", """
 def bahdanau_attention(params, query, keys, *, mask=None):
     hidden = jnp.tanh((query @ params["w_query"])[:, None, :] + keys @ params["w_key"])
     scores = hidden @ params["v"]
@@ -204,7 +204,7 @@ def bahdanau_attention(params, query, keys, *, mask=None):
     return context[:, 0, 0, :], weights
 """, status="forbidden"),
     # luong_attention
-    Mutant("luong_dot_scaled_by_sqrt_d", LUONG, f"{LUONG} (score='dot'): matches the reference",
+    Mutant("luong_dot_scaled_by_sqrt_d", LUONG, f"{LUONG}/matches_dot",
            """
 def luong_attention(params, query, keys, *, score="dot", mask=None):
     if score == "dot":
@@ -213,7 +213,7 @@ def luong_attention(params, query, keys, *, score="dot", mask=None):
     return _original_luong_attention(params, query, keys, score=score, mask=mask)
 """),
     Mutant("luong_general_w_transposed", LUONG,
-           f"{LUONG} (score='general'): matches the reference", """
+           f"{LUONG}/matches_general", """
 def luong_attention(params, query, keys, *, score="dot", mask=None):
     if score == "general":
         scores = jnp.einsum("bsk,kq,bq->bs", keys, params["w"], query)
@@ -221,7 +221,7 @@ def luong_attention(params, query, keys, *, score="dot", mask=None):
     return _original_luong_attention(params, query, keys, score=score, mask=mask)
 """),
     Mutant("luong_softmax_over_batch", LUONG,
-           f"{LUONG}: weights sum to 1, masked weights are exactly 0", """
+           f"{LUONG}/weights", """
 def luong_attention(params, query, keys, *, score="dot", mask=None):
     if score == "dot":
         scores = jnp.einsum("bd,bsd->bs", query, keys)
@@ -230,7 +230,7 @@ def luong_attention(params, query, keys, *, score="dot", mask=None):
     weights = _masked_softmax(scores, mask, axis=0)
     return jnp.einsum("bs,bsd->bd", weights, keys), weights
 """),
-    Mutant("luong_naive_exp", LUONG, f"{LUONG}: finite and right at score scale 1e4", """
+    Mutant("luong_naive_exp", LUONG, f"{LUONG}/large_scores", """
 def luong_attention(params, query, keys, *, score="dot", mask=None):
     if score == "dot":
         scores = jnp.einsum("bd,bsd->bs", query, keys)
@@ -240,7 +240,7 @@ def luong_attention(params, query, keys, *, score="dot", mask=None):
     weights = e / jnp.sum(e, axis=-1, keepdims=True)
     return jnp.einsum("bs,bsd->bd", weights, keys), weights
 """),
-    Mutant("luong_detached_keys_in_scores", LUONG, f"{LUONG}: gradient matches", """
+    Mutant("luong_detached_keys_in_scores", LUONG, f"{LUONG}/grad", """
 def luong_attention(params, query, keys, *, score="dot", mask=None):
     fixed = jax.lax.stop_gradient(keys)
     if score == "dot":
@@ -249,13 +249,13 @@ def luong_attention(params, query, keys, *, score="dot", mask=None):
         scores = jnp.einsum("bq,qk,bsk->bs", query, params["w"], fixed)
     return _attend(scores, keys, mask)
 """),
-    Mutant("luong_python_if_on_mask", LUONG, f"{LUONG}: works under jit", """
+    Mutant("luong_python_if_on_mask", LUONG, f"{LUONG}/jit", """
 def luong_attention(params, query, keys, *, score="dot", mask=None):
     if mask is not None and int(mask.sum()) == mask.size:
         mask = None
     return _original_luong_attention(params, query, keys, score=score, mask=mask)
 """, status="error"),
-    Mutant("luong_numpy_scores", LUONG, f"{LUONG}: works under vmap", """
+    Mutant("luong_numpy_scores", LUONG, f"{LUONG}/vmap", """
 import numpy as np
 
 def luong_attention(params, query, keys, *, score="dot", mask=None):
@@ -265,7 +265,7 @@ def luong_attention(params, query, keys, *, score="dot", mask=None):
         scores = np.einsum("bq,qk,bsk->bs", query, params["w"], keys)
     return _attend(jnp.asarray(scores), keys, mask)
 """, status="error"),
-    Mutant("luong_context_via_jax_nn", LUONG, f"{LUONG}: implemented without forbidden calls",
+    Mutant("luong_context_via_jax_nn", LUONG, f"{LUONG}/forbidden",
            """
 import jax.nn
 
