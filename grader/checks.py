@@ -197,14 +197,29 @@ def _put(i, wrt, values):
     return i.replace(args=tuple(args), kwargs=kwargs)
 
 
+class OutputMismatch(Exception):
+    """The learner's output cannot even enter a probe (a wrong shape or structure): the
+    check reports ``wrong`` with this message, never a grader error as the learner's."""
+
+
 def scalarize(y, cot=None):
     """``sum(cot * y)`` over the floating leaves of ``y`` (cot: ones when None)."""
     import jax
     import jax.numpy as jnp
 
     ys = [v for v in jax.tree.leaves(y) if jnp.issubdtype(jnp.result_type(v), jnp.inexact)]
-    cs = jax.tree.leaves(cot) if cot is not None else [None] * len(ys)
-    return sum(jnp.sum(v * (1 if c is None else c)) for v, c in zip(ys, cs, strict=True))
+    if cot is None:
+        return sum(jnp.sum(v) for v in ys)
+    cs = jax.tree.leaves(cot)
+    if len(cs) != len(ys):
+        raise OutputMismatch(f"the output has {len(ys)} floating arrays where the reference has "
+                             f"{len(cs)}: fix the output's structure first")
+    for v, c in zip(ys, cs):
+        if jnp.shape(v) != jnp.shape(c):
+            raise OutputMismatch(f"the output has shape {tuple(jnp.shape(v))} where the reference "
+                                 f"has {tuple(jnp.shape(c))}: fix the shape first (the "
+                                 "equivalence check says more)")
+    return sum(jnp.sum(v * c) for v, c in zip(ys, cs))
 
 
 def grad(task, cases, *, wrt=0, call=None, output=None, id=None, title=None, tol_scale=20.0,

@@ -16,6 +16,7 @@ import time
 import types
 
 from grader import references, verdicts
+from grader.checks import OutputMismatch
 from grader.execute import run_cases, run_group, to_wire
 from grader.hints import describe_exception
 from grader.results import ExerciseResult
@@ -165,6 +166,8 @@ def _run(todo, fns, cases, refs, files):
             header["output_tree"] = skeleton
         except _Missing as e:
             header = {"status": "error", "exception": "MissingTask", "message": str(e)}
+        except OutputMismatch as e:
+            header = {"status": "wrong", "message": str(e)}
         except Exception as e:
             header = describe_exception(e, files, during="call")
         out.append(verdicts.judge(check, cases[check.id], refs.outputs.get(check.id), header,

@@ -50,9 +50,38 @@ def judge(check: Check, cases, ref_outputs, header: dict, arrays, seconds: float
             failure = Failure(f"on {case.describe()}: the output could not be judged "
                               f"({type(e).__name__}: {e}); is its structure the one asked for?")
         if failure is not None:
-            return make(check, failure.status, failure.message, failure.hint or check.hint,
-                        seconds)
+            hint = failure.hint or symptom_hint(failure.message) or check.hint
+            return make(check, failure.status, failure.message, hint, seconds)
     return make(check, "pass", seconds=seconds)
+
+
+_SYMPTOMS = (
+    ("look swapped", "the values are right but the axes are not in the order asked for: "
+     "check the output layout in the docstring (einsum output letters, transpose, reshape)"),
+    ("a transpose or a wrong layout", "the output has the right axes in the wrong order: check "
+     "the layout the docstring asks for"),
+    ("missing or extra axis", "an axis is missing or extra: keepdims=True, or x[:, None] / "
+     "squeeze where the shapes differ"),
+    ("got -inf", "a log saw 0 (or an exp overflowed): compute the log-space form directly "
+     "(x - max - log(sum(exp(x - max)))) instead of log of a probability"),
+    ("got inf", "a value overflowed: exp of a large argument or a division by ~0; rewrite so "
+     "exp only sees non-positive arguments"),
+    ("got nan", "NaN: 0/0, inf - inf, log or sqrt of a negative; in a gradient, a jnp.where "
+     "whose discarded branch is inf or NaN still poisons the gradient"),
+    ("expected a Python int", "return a Python int (int(...)) where the reference does, not a "
+     "0-d array"),
+    ("returned a NumPy array", "use jax.numpy (jnp) instead of numpy so the result is a "
+     "jax.Array and works under jit and grad"),
+)
+
+
+def symptom_hint(message: str) -> str:
+    """A hint chosen from what the failure looks like, before the check's generic one."""
+    low = message.lower()
+    for needle, hint in _SYMPTOMS:
+        if needle.lower() in low:
+            return hint
+    return ""
 
 
 def error_message(check: Check | None, info: dict) -> tuple[str, str, str]:

@@ -220,6 +220,9 @@ def main() -> None:
 
     _Grader.execute, _Grader.hints, _Grader.protocol = execute, hints, protocol
     _Grader.wire, _Grader.Case = wire, Case
+    from grader.checks import OutputMismatch
+
+    _Grader.OutputMismatch = OutputMismatch
     exercise = load_spec(cfg["exercise"])
     blocker = _ImportBlocker()
     for mod in [m for m in sys.modules if m.split(".")[0] in _BLOCKED]:
@@ -249,6 +252,7 @@ class _Grader:
     blocker goes in): learner code cannot import them itself."""
 
     execute = hints = protocol = wire = Case = None
+    OutputMismatch: type = Exception
 
 
 class _Fns:
@@ -305,6 +309,8 @@ def _run_task(todo, cases, send, fns, guard, capture, files) -> None:
             head.update(status="error", exception="MissingTask", message=str(e.args[0]),
                         missing=e.args[0])
         except WireError as e:
+            head.update(status="wrong", message=str(e))
+        except _Grader.OutputMismatch as e:
             head.update(status="wrong", message=str(e))
         except BaseException as e:  # noqa: B036 - a task may raise SystemExit on purpose
             head.update(_describe(describe_exception, e, files, "call"))

@@ -24,7 +24,7 @@ _LAYERS_KEEP_ORIGINAL = "\n\n\n" + "\n\n\n".join(
 
 def _python_if(task, signature, call):
     """Input validation with a Python `if` on array values: fine eagerly, an error under jit."""
-    return Mutant(f"{task}_python_if", task, f"{task}: works under jit", f"""
+    return Mutant(f"{task}_python_if", task, f"{task}/jit", f"""
 def {task}({signature}):
     if not jnp.all(jnp.isfinite(x)):
         raise ValueError("{task}: non-finite input")
@@ -35,16 +35,13 @@ def {task}({signature}):
 def _pairs_first_only(task, signature, call, names):
     """Reads only the first entry of an (h, w) pair and uses it on both axes."""
     lines = "\n".join(f"    {n} = {n} if isinstance({n}, int) else {n}[0]" for n in names)
-    return Mutant(f"{task}_pairs_first_only", task, f"{task}: {_PAIR_CHECK[task]}", f"""
+    return Mutant(f"{task}_pairs_first_only", task, f"{task}/pairs", f"""
 def {task}({signature}):
 {lines}
     return _original_{task}({call})
 """)
 
 
-_PAIR_CHECK = {"conv2d": "stride and dilation as (h, w) pairs",
-               "max_pool": "window and stride as (h, w) pairs",
-               "avg_pool": "window and stride as (h, w) pairs"}
 _CONV_SIG = 'x, w, b, *, stride=1, padding="VALID", dilation=1'
 _CONV_CALL = "x, w, b, stride=stride, padding=padding, dilation=dilation"
 _POOL_SIG = 'x, window, stride, padding="VALID"'
@@ -52,13 +49,13 @@ _POOL_CALL = "x, window, stride, padding"
 
 MUTANTS = [
     # conv2d
-    Mutant("conv2d_flips_kernel", "conv2d", "conv2d: matches lax.conv_general_dilated", f"""
+    Mutant("conv2d_flips_kernel", "conv2d", "conv2d/matches", f"""
 def conv2d({_CONV_SIG}):
     # a true convolution: the kernel flipped in both spatial axes
     return _original_conv2d(x, w[::-1, ::-1], b, stride=stride, padding=padding,
                             dilation=dilation)
 """),
-    Mutant("conv2d_same_pads_top_left", "conv2d", "conv2d: matches lax.conv_general_dilated",
+    Mutant("conv2d_same_pads_top_left", "conv2d", "conv2d/matches",
            f"""
 def _pads_top_left(size, k, s, d):
     out = -(-size // s)
@@ -82,31 +79,31 @@ def conv2d({_CONV_SIG}):
             y = y + jnp.einsum("nhwc,co->nhwo", tap, w[i, j])
     return y + b
 """),
-    Mutant("conv2d_ignores_dilation", "conv2d", "conv2d: matches lax.conv_general_dilated",
+    Mutant("conv2d_ignores_dilation", "conv2d", "conv2d/matches",
            f"""
 def conv2d({_CONV_SIG}):
     return _original_conv2d(x, w, b, stride=stride, padding=padding)
 """),
     _pairs_first_only("conv2d", _CONV_SIG, _CONV_CALL, ("stride", "dilation")),
-    Mutant("conv2d_detached_kernel", "conv2d", "conv2d: gradient matches", f"""
+    Mutant("conv2d_detached_kernel", "conv2d", "conv2d/grad", f"""
 def conv2d({_CONV_SIG}):
     return _original_conv2d(x, jax.lax.stop_gradient(w), b, stride=stride, padding=padding,
                             dilation=dilation)
 """),
     _python_if("conv2d", _CONV_SIG, _CONV_CALL),
-    Mutant("conv2d_numpy_input", "conv2d", "conv2d: works under vmap", f"""
+    Mutant("conv2d_numpy_input", "conv2d", "conv2d/vmap", f"""
 import numpy as np
 
 def conv2d({_CONV_SIG}):
     x = jnp.asarray(np.asarray(x, dtype=np.float32))
     return _original_conv2d({_CONV_CALL})
 """, status="error"),
-    Mutant("conv2d_standardizes_input", "conv2d", "conv2d: translation equivariance", f"""
+    Mutant("conv2d_standardizes_input", "conv2d", "conv2d/translation_equivariance", f"""
 def conv2d({_CONV_SIG}):
     x = (x - jnp.mean(x)) / (jnp.std(x) + 1e-6)
     return _original_conv2d({_CONV_CALL})
 """),
-    Mutant("conv2d_lax_alias", "conv2d", "conv2d: implemented without forbidden calls", f"""
+    Mutant("conv2d_lax_alias", "conv2d", "conv2d/forbidden", f"""
 from jax import lax as L
 
 def conv2d({_CONV_SIG}):
@@ -116,35 +113,35 @@ def conv2d({_CONV_SIG}):
 """, status="forbidden"),
     # conv_output_size
     Mutant("conv_output_size_ignores_dilation", "conv_output_size",
-           "conv_output_size: exact over a grid of arguments", """
+           "conv_output_size/exact", """
 def conv_output_size(size, kernel, stride, padding, dilation=1):
     if padding == "SAME":
         return -(-size // stride)
     return max(0, (size - kernel) // stride + 1)
 """ + _LAYERS_KEEP_ORIGINAL),
     Mutant("conv_output_size_same_pads_half_kernel", "conv_output_size",
-           "conv_output_size: exact over a grid of arguments", """
+           "conv_output_size/exact", """
 def conv_output_size(size, kernel, stride, padding, dilation=1):
     effective = (kernel - 1) * dilation + 1
     pad = 2 * ((effective - 1) // 2) if padding == "SAME" else 0  # PyTorch-style k // 2
     return max(0, (size + pad - effective) // stride + 1)
 """ + _LAYERS_KEEP_ORIGINAL),
     Mutant("conv_output_size_no_clamp", "conv_output_size",
-           "conv_output_size: exact over a grid of arguments", """
+           "conv_output_size/exact", """
 def conv_output_size(size, kernel, stride, padding, dilation=1):
     if padding == "SAME":
         return -(-size // stride)
     return (size - (kernel - 1) * dilation - 1) // stride + 1
 """ + _LAYERS_KEEP_ORIGINAL),
     Mutant("conv_output_size_jnp_ceil", "conv_output_size",
-           "conv_output_size: exact over a grid of arguments", """
+           "conv_output_size/exact", """
 def conv_output_size(size, kernel, stride, padding, dilation=1):
     if padding == "SAME":
         return jnp.ceil(size / stride).astype(jnp.int32)
     return jnp.maximum(0, (size - (kernel - 1) * dilation - 1) // stride + 1)
 """ + _LAYERS_KEEP_ORIGINAL, status="wrong"),
     Mutant("conv_output_size_true_division", "conv_output_size",
-           "conv_output_size: exact over a grid of arguments", """
+           "conv_output_size/exact", """
 import math
 
 def conv_output_size(size, kernel, stride, padding, dilation=1):
@@ -153,7 +150,7 @@ def conv_output_size(size, kernel, stride, padding, dilation=1):
     return max(0, (size - (kernel - 1) * dilation - 1) / stride + 1)
 """ + _LAYERS_KEEP_ORIGINAL, status="wrong"),
     # max_pool
-    Mutant("max_pool_zero_padding", "max_pool", "max_pool: matches flax.nnx.max_pool", f"""
+    Mutant("max_pool_zero_padding", "max_pool", "max_pool/matches", f"""
 def max_pool({_POOL_SIG}):
     patches = _extract_patches(jnp.asarray(x), _pair(window), _pair(stride), padding, (1, 1),
                                0.0)
@@ -161,7 +158,7 @@ def max_pool({_POOL_SIG}):
 """),
     _pairs_first_only("max_pool", _POOL_SIG, _POOL_CALL, ("window", "stride")),
     Mutant("max_pool_straight_through_average", "max_pool",
-           "max_pool: gradient flows only to the max", f"""
+           "max_pool/grad_to_max", f"""
 def max_pool({_POOL_SIG}):
     # the max's value, the mean's gradient
     patches = _extract_patches(jnp.asarray(x), _pair(window), _pair(stride), padding, (1, 1),
@@ -171,14 +168,14 @@ def max_pool({_POOL_SIG}):
     return mean + jax.lax.stop_gradient(top - mean)
 """),
     _python_if("max_pool", _POOL_SIG, _POOL_CALL),
-    Mutant("max_pool_numpy_input", "max_pool", "max_pool: works under vmap", f"""
+    Mutant("max_pool_numpy_input", "max_pool", "max_pool/vmap", f"""
 import numpy as np
 
 def max_pool({_POOL_SIG}):
     x = jnp.asarray(np.asarray(x, dtype=np.float32))
     return _original_max_pool({_POOL_CALL})
 """, status="error"),
-    Mutant("max_pool_reduce_window", "max_pool", "max_pool: implemented without forbidden calls",
+    Mutant("max_pool_reduce_window", "max_pool", "max_pool/forbidden",
            f"""
 from jax import lax
 
@@ -187,24 +184,24 @@ def max_pool({_POOL_SIG}):
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, kh, kw, 1), (1, sh, sw, 1), padding)
 """, status="forbidden"),
     # avg_pool
-    Mutant("avg_pool_stride_is_window", "avg_pool", "avg_pool: matches flax.nnx.avg_pool", f"""
+    Mutant("avg_pool_stride_is_window", "avg_pool", "avg_pool/matches", f"""
 def avg_pool({_POOL_SIG}):
     return _original_avg_pool(x, window, window, padding)  # PyTorch's default stride
 """),
     _pairs_first_only("avg_pool", _POOL_SIG, _POOL_CALL, ("window", "stride")),
-    Mutant("avg_pool_divides_by_real_cells", "avg_pool", "avg_pool: SAME counts padded cells",
+    Mutant("avg_pool_divides_by_real_cells", "avg_pool", "avg_pool/same_counts_padding",
            f"""
 def avg_pool({_POOL_SIG}):
     ones = jnp.ones_like(x[..., :1])
     return (_original_avg_pool(x, window, stride, padding)
             / _original_avg_pool(ones, window, stride, padding))
 """),
-    Mutant("avg_pool_detached", "avg_pool", "avg_pool: gradient matches", f"""
+    Mutant("avg_pool_detached", "avg_pool", "avg_pool/grad", f"""
 def avg_pool({_POOL_SIG}):
     return _original_avg_pool(jax.lax.stop_gradient(x), window, stride, padding)
 """),
     _python_if("avg_pool", _POOL_SIG, _POOL_CALL),
-    Mutant("avg_pool_flax", "avg_pool", "avg_pool: implemented without forbidden calls", f"""
+    Mutant("avg_pool_flax", "avg_pool", "avg_pool/forbidden", f"""
 from flax import nnx
 
 def avg_pool({_POOL_SIG}):
@@ -212,55 +209,55 @@ def avg_pool({_POOL_SIG}):
 """, status="forbidden"),
     # global_avg_pool
     Mutant("global_avg_pool_keepdims", "global_avg_pool",
-           "global_avg_pool: mean over H and W, shape (N, C)", """
+           "global_avg_pool/matches", """
 def global_avg_pool(x):
     return jnp.mean(x, axis=(1, 2), keepdims=True)
 """),
-    Mutant("global_avg_pool_detached", "global_avg_pool", "global_avg_pool: gradient matches",
+    Mutant("global_avg_pool_detached", "global_avg_pool", "global_avg_pool/grad",
            """
 def global_avg_pool(x):
     return jnp.mean(jax.lax.stop_gradient(x), axis=(1, 2))
 """),
     _python_if("global_avg_pool", "x", "x"),
     Mutant("global_avg_pool_flax", "global_avg_pool",
-           "global_avg_pool: implemented without forbidden calls", """
+           "global_avg_pool/forbidden", """
 import flax.nnx as nn
 
 def global_avg_pool(x):
     return nn.avg_pool(x, x.shape[1:3]).reshape(x.shape[0], x.shape[3])
 """, status="forbidden"),
     # dense
-    Mutant("dense_forgets_bias", "dense", "dense: x @ w + b", """
+    Mutant("dense_forgets_bias", "dense", "dense/matches", """
 def dense(x, w, b):
     return x @ w
 """),
-    Mutant("dense_detached_weights", "dense", "dense: gradient matches", """
+    Mutant("dense_detached_weights", "dense", "dense/grad", """
 def dense(x, w, b):
     return x @ jax.lax.stop_gradient(w) + b
 """),
     _python_if("dense", "x, w, b", "x, w, b"),
     # init_cnn
     Mutant("init_cnn_stores_hyperparameters", "init_cnn",
-           "init_cnn: params are a pytree of float32 arrays", """
+           "init_cnn/params", """
 def init_cnn(key, num_classes=10):
     params = _original_init_cnn(key, num_classes)
     params["conv1"]["stride"] = 1
     return params
 """),
-    Mutant("init_cnn_zero_weights", "init_cnn", "init_cnn: params are a pytree of float32 arrays",
+    Mutant("init_cnn_zero_weights", "init_cnn", "init_cnn/params",
            """
 def init_cnn(key, num_classes=10):
     return jax.tree.map(jnp.zeros_like, _original_init_cnn(key, num_classes))
 """),
-    Mutant("init_cnn_float16", "init_cnn", "init_cnn: params are a pytree of float32 arrays", """
+    Mutant("init_cnn_float16", "init_cnn", "init_cnn/params", """
 def init_cnn(key, num_classes=10):
     return jax.tree.map(lambda a: a.astype(jnp.float16), _original_init_cnn(key, num_classes))
 """),
-    Mutant("init_cnn_fixed_key", "init_cnn", "init_cnn: PRNG discipline", """
+    Mutant("init_cnn_fixed_key", "init_cnn", "init_cnn/prng", """
 def init_cnn(key, num_classes=10):
     return _original_init_cnn(jax.random.key(0), num_classes)
 """),
-    Mutant("init_cnn_numpy_rng", "init_cnn", "init_cnn: works under jit", """
+    Mutant("init_cnn_numpy_rng", "init_cnn", "init_cnn/jit", """
 import numpy as np
 
 def init_cnn(key, num_classes=10):
@@ -273,18 +270,18 @@ def init_cnn(key, num_classes=10):
                       "b": jnp.zeros(num_classes)}}
 """, status="error"),
     # cnn_apply
-    Mutant("cnn_apply_squeezes_logits", "cnn_apply", "cnn_apply: logits of shape (N, num_classes)",
+    Mutant("cnn_apply_squeezes_logits", "cnn_apply", "cnn_apply/logits_shape",
            """
 def cnn_apply(params, x):
     return jnp.squeeze(_original_cnn_apply(params, x))
 """),
-    Mutant("cnn_apply_rescales_in_python", "cnn_apply", "cnn_apply: works under jit", """
+    Mutant("cnn_apply_rescales_in_python", "cnn_apply", "cnn_apply/jit", """
 def cnn_apply(params, x):
     if x.max() > 1.0:  # raw 0..16 pixels?
         x = x / 16.0
     return _original_cnn_apply(params, x)
 """, status="error"),
-    Mutant("cnn_apply_forgets_conv2_bias", "cnn_apply", "cnn_apply: gradient reaches every parameter",
+    Mutant("cnn_apply_forgets_conv2_bias", "cnn_apply", "cnn_apply/grad_reaches_params",
            """
 def cnn_apply(params, x):
     h = relu(conv2d(x, params["conv1"]["w"], params["conv1"]["b"], padding="SAME"))
@@ -294,11 +291,11 @@ def cnn_apply(params, x):
     return dense(h.reshape((h.shape[0], -1)), params["dense"]["w"], params["dense"]["b"])
 """),
     Mutant("cnn_apply_relu_on_logits", "cnn_apply",
-           "cnn_apply: TRAIN reaches 95% test accuracy on digits", """
+           "cnn_apply/train", """
 def cnn_apply(params, x):
     return relu(_original_cnn_apply(params, x))  # an activation after every layer
 """),
-    Mutant("cnn_apply_lax_conv", "cnn_apply", "cnn_apply: implemented without forbidden calls",
+    Mutant("cnn_apply_lax_conv", "cnn_apply", "cnn_apply/forbidden",
            """
 import jax.lax
 
