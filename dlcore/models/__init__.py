@@ -2,3 +2,4 @@
 
 from dlcore.models.cnn import cnn_apply as cnn_apply
 from dlcore.models.cnn import init_cnn as init_cnn
+from dlcore.models.residual import residual_mlp as residual_mlp

@@ -3,6 +3,14 @@
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "bahdanau_attention",
+    "dot_product_attention_weights",
+    "luong_attention",
+    "multi_head_attention",
+    "scaled_dot_product_attention",
+]
+
 
 def _masked_softmax(logits: jax.Array, mask: jax.Array | None, axis: int = -1) -> jax.Array:
     """Softmax over ``axis`` where ``mask`` False entries get weight exactly 0.
@@ -73,6 +81,55 @@ def scaled_dot_product_attention(
         mask = causal if mask is None else jnp.logical_and(mask, causal)
     weights = _masked_softmax(logits, mask).astype(v.dtype)
     return jnp.einsum("bnts,bsnh->btnh", weights, v)
+
+
+def dot_product_attention_weights(
+    q: jax.typing.ArrayLike,
+    k: jax.typing.ArrayLike,
+    *,
+    mask: jax.typing.ArrayLike | None = None,
+    is_causal: bool = False,
+) -> jax.Array:
+    """The attention weights of :func:`scaled_dot_product_attention`, before the values.
+
+    ``w[b, n, t, s] = softmax_s(sum_h q[b, t, n, h] k[b, s, n, h] / sqrt(H))`` with the same
+    masking rules (disallowed pairs get weight exactly 0; a fully masked row is uniform),
+    computed in at least float32 and returned in the dtype of ``q``. What an attention layer
+    needs when it drops out weights or returns them for inspection.
+
+    Args:
+      q: queries, shape ``(B, T, N, H)``.
+      k: keys, shape ``(B, S, N, H)``.
+      mask: optional bool array broadcastable to ``(B, N, T, S)``; True means "may attend".
+      is_causal: if True, query ``t`` only sees keys ``s <= t`` (top-left aligned); static.
+
+    Returns:
+      Array of shape ``(B, N, T, S)`` whose rows sum to 1.
+
+    Example:
+      >>> w = dot_product_attention_weights(jnp.ones((1, 3, 1, 2)), jnp.ones((1, 3, 1, 2)),
+      ...                                   is_causal=True)
+      >>> w[0, 0]
+      Array([[1.        , 0.        , 0.        ],
+             [0.5       , 0.5       , 0.        ],
+             [0.33333334, 0.33333334, 0.33333334]], dtype=float32)
+
+    References:
+      ``flax.nnx.dot_product_attention_weights``.
+    """
+    q, k = jnp.asarray(q), jnp.asarray(k)
+    if q.ndim != 4 or k.ndim != 4 or q.shape[2:] != k.shape[2:]:
+        raise ValueError(f"need q (B,T,N,H) and k (B,S,N,H); got {q.shape}, {k.shape}")
+    logits_dtype = jnp.promote_types(q.dtype, jnp.float32)
+    logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=logits_dtype)
+    logits = logits * (q.shape[-1] ** -0.5)
+    shape = logits.shape
+    if mask is not None:
+        mask = jnp.broadcast_to(jnp.asarray(mask, dtype=bool), shape)
+    if is_causal:
+        causal = jnp.broadcast_to(jnp.tril(jnp.ones(shape[-2:], dtype=bool)), shape)
+        mask = causal if mask is None else jnp.logical_and(mask, causal)
+    return _masked_softmax(logits, mask).astype(q.dtype)
 
 
 def _project(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:

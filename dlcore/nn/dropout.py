@@ -1,10 +1,12 @@
 """Inverted dropout and Monte-Carlo dropout prediction."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+__all__ = ["broadcast_dropout", "dropout", "mc_dropout_predict"]
 
 
 def dropout(
@@ -53,6 +55,59 @@ def dropout(
         return jnp.zeros_like(x)
     keep_prob = 1.0 - rate
     keep = jax.random.bernoulli(key, keep_prob, x.shape)
+    return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
+
+
+def broadcast_dropout(
+    key: jax.Array,
+    x: jax.typing.ArrayLike,
+    rate: float,
+    broadcast_dims: Sequence[int],
+    *,
+    deterministic: bool = False,
+) -> jax.Array:
+    """Inverted dropout whose mask is shared along ``broadcast_dims``.
+
+    The keep mask is drawn with ``jax.random.bernoulli(key, 1 - rate, shape)`` where
+    ``shape`` is ``x.shape`` with every axis in ``broadcast_dims`` set to 1, then broadcast
+    to ``x.shape``; ``y = where(keep, x / (1 - rate), 0)``. Dropping whole feature maps
+    (spatial dropout: ``broadcast_dims=(1, 2)`` on NHWC) or the same positions in every
+    sequence of a batch (``(0,)``) are the usual uses. With ``broadcast_dims=()`` it is
+    :func:`dropout`, bitwise. Bitwise equal to ``flax.nnx.Dropout(rate, broadcast_dims=...)``
+    called with the same raw key.
+
+    Args:
+      key: a ``jax.random.key``; used once.
+      x: inputs, any shape.
+      rate: probability of dropping an entry, a Python float in ``[0, 1]``; static.
+      broadcast_dims: axes (negative allowed) along which one mask value is shared; static.
+      deterministic: if True return ``x`` unchanged (evaluation); static.
+
+    Returns:
+      Array of the shape and dtype of ``x``; ``x`` itself when ``deterministic`` or
+      ``rate == 0``, zeros when ``rate == 1``.
+
+    Example:
+      >>> y = broadcast_dropout(jax.random.key(0), jnp.ones((3, 4)), 0.5, (0,))
+      >>> bool(jnp.all(y == y[:1]))  # every row has the same mask
+      True
+
+    References:
+      Tompson et al., "Efficient Object Localization Using Convolutional Networks"
+      (spatial dropout), https://arxiv.org/abs/1411.4280, 2015; ``flax.nnx.Dropout``.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1], got {rate!r}")
+    x = jnp.asarray(x)
+    if deterministic or rate == 0.0:
+        return x
+    if rate == 1.0:
+        return jnp.zeros_like(x)
+    keep_prob = 1.0 - rate
+    mask_shape = list(x.shape)
+    for dim in broadcast_dims:
+        mask_shape[dim] = 1
+    keep = jnp.broadcast_to(jax.random.bernoulli(key, keep_prob, mask_shape), x.shape)
     return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
 
 

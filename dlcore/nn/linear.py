@@ -3,6 +3,8 @@
 import jax
 import jax.numpy as jnp
 
+__all__ = ["dense"]
+
 
 def dense(x: jax.typing.ArrayLike, w: jax.typing.ArrayLike, b: jax.typing.ArrayLike) -> jax.Array:
     """Affine map of the last axis: ``y = x @ w + b``.

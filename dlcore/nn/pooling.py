@@ -5,6 +5,8 @@ import jax.numpy as jnp
 
 from dlcore.nn.conv import _extract_patches, _pair
 
+__all__ = ["avg_pool", "global_avg_pool", "max_pool"]
+
 
 def max_pool(
     x: jax.typing.ArrayLike,

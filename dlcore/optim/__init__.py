@@ -4,12 +4,17 @@ from dlcore.optim.adagrad import scale_by_rss as scale_by_rss
 from dlcore.optim.adam import ScaleByAdamState as ScaleByAdamState
 from dlcore.optim.adam import adam as adam
 from dlcore.optim.adam import scale_by_adam as scale_by_adam
+from dlcore.optim.adamw import adamw as adamw
 from dlcore.optim.base import ScaleByScheduleState as ScaleByScheduleState
 from dlcore.optim.base import scale_by_learning_rate as scale_by_learning_rate
 from dlcore.optim.rmsprop import ScaleByRmsState as ScaleByRmsState
+from dlcore.optim.rmsprop import ScaleByRStdDevState as ScaleByRStdDevState
 from dlcore.optim.rmsprop import rmsprop as rmsprop
 from dlcore.optim.rmsprop import scale_by_rms as scale_by_rms
+from dlcore.optim.rmsprop import scale_by_stddev as scale_by_stddev
 from dlcore.optim.sgd import TraceState as TraceState
 from dlcore.optim.sgd import sgd as sgd
 from dlcore.optim.sgd import sgd_step as sgd_step
 from dlcore.optim.sgd import trace as trace
+from dlcore.optim.weight_decay import add_decayed_weights as add_decayed_weights
+from dlcore.optim.weight_decay import sgd_weight_decay as sgd_weight_decay

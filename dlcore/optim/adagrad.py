@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from dlcore.optim.base import scale_by_learning_rate
+from dlcore.optim.base import _abs_sq, scale_by_learning_rate
+
+__all__ = ["ScaleByRssState", "adagrad", "scale_by_rss"]
 
 
 class ScaleByRssState(NamedTuple):
@@ -22,10 +24,11 @@ def scale_by_rss(
 ) -> optax.GradientTransformation:
     r"""Scale updates by the inverse root of the sum of squared gradients so far.
 
-    .. math:: G_t = G_{t-1} + g_t^2, \qquad
+    .. math:: G_t = G_{t-1} + |g_t|^2, \qquad
        u_t = \begin{cases} g_t / \sqrt{G_t + \epsilon} & G_t > 0 \\ 0 & G_t = 0 \end{cases}
 
     with :math:`G_0` = ``initial_accumulator_value`` and :math:`\epsilon` inside the root.
+    Complex gradients are supported as in optax: :math:`|g|^2 = \mathrm{Re}(\bar g g)`.
 
     Args:
       initial_accumulator_value: the starting value :math:`G_0` of the accumulator.
@@ -61,7 +64,7 @@ def scale_by_rss(
     def update_fn(updates, state, params=None):
         del params
         sum_of_squares = jax.tree.map(
-            lambda g, s: (g**2 + s).astype(s.dtype), updates, state.sum_of_squares
+            lambda g, s: (_abs_sq(g) + s).astype(s.dtype), updates, state.sum_of_squares
         )
         # An accumulator still at exactly 0 has only ever seen zero gradients: its update is
         # 0, not 0 / sqrt(eps).
@@ -79,8 +82,10 @@ def adagrad(
 ) -> optax.GradientTransformation:
     r"""The Adagrad optimizer, as ``optax.adagrad``.
 
-    .. math:: G_t = G_{t-1} + g_t^2, \qquad
-       \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{G_t + \epsilon}}
+    .. math:: G_t = G_{t-1} + |g_t|^2, \qquad
+       \theta_t = \theta_{t-1} - \eta_t\, \frac{g_t}{\sqrt{G_t + \epsilon}}
+
+    Complex params are supported as in optax (the accumulator sums :math:`|g|^2`).
 
     Args:
       learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta``.

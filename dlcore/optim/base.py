@@ -1,4 +1,8 @@
-"""The last link of every optimizer chain: scaling updates by the (negated) learning rate."""
+"""The last link of every optimizer chain: scaling updates by the (negated) learning rate.
+
+Also the squared magnitude every adaptive optimizer accumulates, for real and complex
+gradients alike.
+"""
 
 from collections.abc import Callable
 from typing import NamedTuple
@@ -6,6 +10,19 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+
+__all__ = ["ScaleByScheduleState", "scale_by_learning_rate"]
+
+
+def _abs_sq(x: jax.Array) -> jax.Array:
+    r"""Squared magnitude :math:`|x|^2`, elementwise, real for complex ``x`` (as optax).
+
+    ``x ** 2`` for a real array; ``Re(conj(x) * x)`` for a complex one, where ``x ** 2``
+    would be the complex square (not a magnitude) and send an optimizer off course.
+    """
+    if jnp.iscomplexobj(x):
+        return (jnp.conj(x) * x).real
+    return x**2
 
 
 class ScaleByScheduleState(NamedTuple):

@@ -9,6 +9,8 @@ import optax
 
 from dlcore.optim.base import scale_by_learning_rate
 
+__all__ = ["TraceState", "sgd", "sgd_step", "trace"]
+
 
 class TraceState(NamedTuple):
     """State of :func:`trace`: the momentum buffer, shaped like the params."""
@@ -16,7 +18,12 @@ class TraceState(NamedTuple):
     trace: Any
 
 
-def trace(decay: jax.typing.ArrayLike, *, nesterov: bool = False) -> optax.GradientTransformation:
+def trace(
+    decay: jax.typing.ArrayLike,
+    *,
+    nesterov: bool = False,
+    accumulator_dtype: jax.typing.DTypeLike | None = None,
+) -> optax.GradientTransformation:
     r"""Accumulate a momentum trace of past updates (no dampening).
 
     .. math::
@@ -24,11 +31,12 @@ def trace(decay: jax.typing.ArrayLike, *, nesterov: bool = False) -> optax.Gradi
        u_t = \begin{cases} g_t + \mu\, v_t & \text{Nesterov} \\ v_t & \text{otherwise}
        \end{cases}
 
-    with :math:`v_0 = 0`.
+    with :math:`v_0 = 0`. Complex updates work unchanged (the trace is linear).
 
     Args:
       decay: the momentum :math:`\mu`.
       nesterov: use Nesterov's look-ahead form.
+      accumulator_dtype: dtype in which the trace is stored; ``None`` keeps the params'.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``TraceState(trace)``.
@@ -52,17 +60,20 @@ def trace(decay: jax.typing.ArrayLike, *, nesterov: bool = False) -> optax.Gradi
     """
 
     def init_fn(params):
-        return TraceState(trace=jax.tree.map(jnp.zeros_like, params))
+        return TraceState(
+            trace=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=accumulator_dtype), params)
+        )
 
     def update_fn(updates, state, params=None):
         del params
-        # Cast back so that the state keeps the params dtype (a float32 decay would
-        # otherwise promote a bfloat16 trace).
-        new_trace = jax.tree.map(lambda g, t: (g + decay * t).astype(t.dtype), updates, state.trace)
+        new_trace = jax.tree.map(lambda g, t: g + decay * t, updates, state.trace)
         if nesterov:
             updates = jax.tree.map(lambda g, t: g + decay * t, updates, new_trace)
         else:
             updates = new_trace
+        # Stored in the state's dtype (accumulator_dtype, else the params'): a float32 decay
+        # would otherwise promote a bfloat16 trace and change the state's type.
+        new_trace = jax.tree.map(lambda t, old: t.astype(old.dtype), new_trace, state.trace)
         return updates, TraceState(trace=new_trace)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -72,10 +83,12 @@ def sgd(
     learning_rate: float | jax.Array | Callable[[jax.Array], jax.Array],
     momentum: jax.typing.ArrayLike = 0.0,
     nesterov: bool = False,
+    *,
+    accumulator_dtype: jax.typing.DTypeLike | None = None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with optional momentum, as ``optax.sgd``.
 
-    .. math:: v_t = g_t + \mu\, v_{t-1}, \qquad \theta_t = \theta_{t-1} - \eta\, v_t
+    .. math:: v_t = g_t + \mu\, v_{t-1}, \qquad \theta_t = \theta_{t-1} - \eta_t\, v_t
 
     (Nesterov: :math:`\theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, v_t)`.)
 
@@ -83,6 +96,7 @@ def sgd(
       learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta``.
       momentum: the momentum :math:`\mu`; a Python 0 (the default) keeps no trace at all.
       nesterov: use Nesterov momentum.
+      accumulator_dtype: dtype of the momentum buffer; ``None`` keeps the params'.
 
     Returns:
       An ``optax.GradientTransformation``: ``chain(trace, scale_by_learning_rate)``, or just
@@ -107,7 +121,10 @@ def sgd(
     # momentum (e.g. swept under vmap) always gets the trace.
     if momentum is None or (isinstance(momentum, (int, float)) and momentum == 0):
         return scale_by_learning_rate(learning_rate)
-    return optax.chain(trace(momentum, nesterov=nesterov), scale_by_learning_rate(learning_rate))
+    return optax.chain(
+        trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def sgd_step(params: Any, grads: Any, learning_rate: jax.typing.ArrayLike) -> Any:

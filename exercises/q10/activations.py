@@ -167,7 +167,8 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
       axis: the axis or axes to normalize over.
 
     Returns:
-      An array like ``x``, non-negative, summing to 1 along ``axis``.
+      An array like ``x``, non-negative, summing to 1 along ``axis``; an empty array (an
+      empty ``axis`` included) gives an empty array of the same shape, as ``jax.nn.softmax``.
 
     Example:
       >>> softmax(jnp.array([1e4, 1e4, -1e4]))
@@ -191,7 +192,8 @@ def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> ja
       axis: the axis or axes to normalize over.
 
     Returns:
-      An array like ``x`` with values ``<= 0``.
+      An array like ``x`` with values ``<= 0``; empty for an empty ``x``, as
+      ``jax.nn.log_softmax``.
 
     Example:
       >>> log_softmax(jnp.array([1e4, 0.0]))

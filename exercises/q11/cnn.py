@@ -62,6 +62,13 @@ def conv2d(
     Returns:
       Array of shape ``(N, OH, OW, O)`` with ``OH = conv_output_size(H, KH, sh, padding, dh)``.
 
+    Performance: on CPU, jitted, this patch formulation takes about 1-3x the time of
+    ``lax.conv_general_dilated`` (measured, min of 7 runs, on a loaded shared 2-core machine:
+    0.6-3.6x at 32x32x32x16 -> 32 and 2.1-3.2x at 16x56x56x64 -> 64, 3x3 kernels, SAME):
+    the patch tensor is ``KH * KW`` times the input, and XLA's convolution never builds it.
+    ``dlcore.nn.Conv2D(..., fast=True)`` runs XLA's convolution, pinned equal to this
+    function by a test.
+
     Warning:
       dlcore is channels-last: images NHWC and kernels HWIO, as in JAX, Flax and TensorFlow.
       PyTorch uses NCHW images and OIHW kernels; port its weights with

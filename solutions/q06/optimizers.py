@@ -88,6 +88,13 @@ class ScaleByRmsState(NamedTuple):
     nu: Any
 
 
+class ScaleByRStdDevState(NamedTuple):
+    """State of :func:`scale_by_stddev`: running means of the gradients and their squares."""
+
+    mu: Any
+    nu: Any
+
+
 class ScaleByRssState(NamedTuple):
     """State of :func:`scale_by_rss`: the running sum of squared gradients."""
 
@@ -102,7 +109,12 @@ class ScaleByAdamState(NamedTuple):
     nu: Any
 
 
-def trace(decay: jax.typing.ArrayLike, *, nesterov: bool = False) -> optax.GradientTransformation:
+def trace(
+    decay: jax.typing.ArrayLike,
+    *,
+    nesterov: bool = False,
+    accumulator_dtype: jax.typing.DTypeLike | None = None,
+) -> optax.GradientTransformation:
     r"""Accumulate a momentum trace of past updates (no dampening).
 
     .. math::
@@ -110,11 +122,12 @@ def trace(decay: jax.typing.ArrayLike, *, nesterov: bool = False) -> optax.Gradi
        u_t = \begin{cases} g_t + \mu\, v_t & \text{Nesterov} \\ v_t & \text{otherwise}
        \end{cases}
 
-    with :math:`v_0 = 0`.
+    with :math:`v_0 = 0`. Complex updates work unchanged (the trace is linear).
 
     Args:
       decay: the momentum :math:`\mu`.
       nesterov: use Nesterov's look-ahead form.
+      accumulator_dtype: dtype in which the trace is stored; ``None`` keeps the params'.
 
     Returns:
       An ``optax.GradientTransformation`` with state ``TraceState(trace)``.
@@ -138,35 +151,64 @@ def trace(decay: jax.typing.ArrayLike, *, nesterov: bool = False) -> optax.Gradi
     """
 
     def init_fn(params):
-        return TraceState(trace=jax.tree.map(jnp.zeros_like, params))
+        return TraceState(
+            trace=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=accumulator_dtype), params)
+        )
 
     def update_fn(updates, state, params=None):
         del params
-        # Cast back so that the state keeps the params dtype (a float32 decay would
-        # otherwise promote a bfloat16 trace).
-        new_trace = jax.tree.map(lambda g, t: (g + decay * t).astype(t.dtype), updates, state.trace)
+        new_trace = jax.tree.map(lambda g, t: g + decay * t, updates, state.trace)
         if nesterov:
             updates = jax.tree.map(lambda g, t: g + decay * t, updates, new_trace)
         else:
             updates = new_trace
+        # Stored in the state's dtype (accumulator_dtype, else the params'): a float32 decay
+        # would otherwise promote a bfloat16 trace and change the state's type.
+        new_trace = jax.tree.map(lambda t, old: t.astype(old.dtype), new_trace, state.trace)
         return updates, TraceState(trace=new_trace)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _abs_sq(x: jax.Array) -> jax.Array:
+    r"""Squared magnitude :math:`|x|^2`, elementwise, real for complex ``x`` (as optax).
+
+    ``x ** 2`` for a real array; ``Re(conj(x) * x)`` for a complex one, where ``x ** 2``
+    would be the complex square (not a magnitude) and send an optimizer off course.
+    """
+    if jnp.iscomplexobj(x):
+        return (jnp.conj(x) * x).real
+    return x**2
+
+
+def _inverse_root(denominator: jax.Array, eps: jax.typing.ArrayLike, eps_in_sqrt: bool):
+    """``1 / sqrt(d + eps)`` (eps inside the root) or ``1 / (sqrt(d) + eps)`` (outside)."""
+    if eps_in_sqrt:
+        return lax.rsqrt(denominator + eps)
+    return 1 / (jnp.sqrt(denominator) + eps)
+
+
 def scale_by_rms(
-    decay: jax.typing.ArrayLike = 0.9, *, eps: jax.typing.ArrayLike = 1e-8
+    decay: jax.typing.ArrayLike = 0.9,
+    *,
+    eps: jax.typing.ArrayLike = 1e-8,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
 ) -> optax.GradientTransformation:
     r"""Scale updates by the inverse root of a running mean of squared gradients.
 
-    .. math:: \nu_t = \rho\, \nu_{t-1} + (1 - \rho)\, g_t^2, \qquad
+    .. math:: \nu_t = \rho\, \nu_{t-1} + (1 - \rho)\, |g_t|^2, \qquad
        u_t = \frac{g_t}{\sqrt{\nu_t + \epsilon}}
 
-    with :math:`\nu_0 = 0` and :math:`\epsilon` inside the square root.
+    with :math:`\nu_0` = ``initial_scale`` (0) and :math:`\epsilon` inside the square root
+    (``eps_in_sqrt=False``: :math:`u_t = g_t / (\sqrt{\nu_t} + \epsilon)`). Complex
+    gradients are supported as in optax: :math:`|g|^2 = \mathrm{Re}(\bar g g)`.
 
     Args:
       decay: the decay :math:`\rho` of the running mean.
       eps: :math:`\epsilon`, added to :math:`\nu_t` under the square root.
+      initial_scale: the starting value :math:`\nu_0` of the running mean.
+      eps_in_sqrt: put ``eps`` inside the root (optax, TensorFlow 1) or outside (PyTorch).
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByRmsState(nu)``.
@@ -188,15 +230,70 @@ def scale_by_rms(
     """
 
     def init_fn(params):
-        return ScaleByRmsState(nu=jax.tree.map(jnp.zeros_like, params))
+        return ScaleByRmsState(nu=jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params))
 
     def update_fn(updates, state, params=None):
         del params
-        nu = jax.tree.map(
-            lambda g, n: ((1 - decay) * g**2 + decay * n).astype(n.dtype), updates, state.nu
-        )
-        updates = jax.tree.map(lambda g, n: lax.rsqrt(n + eps) * g, updates, nu)
+        nu = jax.tree.map(lambda g, n: (1 - decay) * _abs_sq(g) + decay * n, updates, state.nu)
+        updates = jax.tree.map(lambda g, n: _inverse_root(n, eps, eps_in_sqrt) * g, updates, nu)
+        # Stored in the state's dtype, whatever a traced decay promoted the arithmetic to.
+        nu = jax.tree.map(lambda n, old: n.astype(old.dtype), nu, state.nu)
         return updates, ScaleByRmsState(nu=nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_stddev(
+    decay: jax.typing.ArrayLike = 0.9,
+    *,
+    eps: jax.typing.ArrayLike = 1e-8,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+) -> optax.GradientTransformation:
+    r"""Scale updates by the inverse of a running standard deviation (centered RMSprop).
+
+    .. math:: \mu_t = \rho\, \mu_{t-1} + (1 - \rho)\, g_t, \quad
+       \nu_t = \rho\, \nu_{t-1} + (1 - \rho)\, |g_t|^2, \quad
+       u_t = \frac{g_t}{\sqrt{\nu_t - |\mu_t|^2 + \epsilon}}
+
+    with :math:`\mu_0 = 0`, :math:`\nu_0` = ``initial_scale``; complex gradients as in
+    :func:`scale_by_rms`.
+
+    Args:
+      decay: the decay :math:`\rho` of both running means.
+      eps: :math:`\epsilon`, added under the square root (or outside, see ``eps_in_sqrt``).
+      initial_scale: the starting value :math:`\nu_0`.
+      eps_in_sqrt: put ``eps`` inside the root (optax) or outside (PyTorch).
+
+    Returns:
+      An ``optax.GradientTransformation`` with state ``ScaleByRStdDevState(mu, nu)``.
+
+    Example:
+      >>> tx = scale_by_stddev(0.9)
+      >>> updates, _ = tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))
+      >>> updates  # 1 / sqrt(0.1 - 0.01)
+      Array([3.3333...], dtype=float32)
+
+    References:
+      Graves, `Generating Sequences With Recurrent Neural Networks
+      <https://arxiv.org/abs/1308.0850>`_, 2013, eq. 38-41; ``optax.scale_by_stddev``.
+    """
+
+    def init_fn(params):
+        mu = jax.tree.map(jnp.zeros_like, params)
+        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
+        return ScaleByRStdDevState(mu=mu, nu=nu)
+
+    def update_fn(updates, state, params=None):
+        del params
+        mu = jax.tree.map(lambda g, m: (1 - decay) * g + decay * m, updates, state.mu)
+        nu = jax.tree.map(lambda g, n: (1 - decay) * _abs_sq(g) + decay * n, updates, state.nu)
+        updates = jax.tree.map(
+            lambda g, m, n: _inverse_root(n - _abs_sq(m), eps, eps_in_sqrt) * g, updates, mu, nu
+        )
+        mu = jax.tree.map(lambda m, old: m.astype(old.dtype), mu, state.mu)
+        nu = jax.tree.map(lambda n, old: n.astype(old.dtype), nu, state.nu)
+        return updates, ScaleByRStdDevState(mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -206,10 +303,11 @@ def scale_by_rss(
 ) -> optax.GradientTransformation:
     r"""Scale updates by the inverse root of the sum of squared gradients so far.
 
-    .. math:: G_t = G_{t-1} + g_t^2, \qquad
+    .. math:: G_t = G_{t-1} + |g_t|^2, \qquad
        u_t = \begin{cases} g_t / \sqrt{G_t + \epsilon} & G_t > 0 \\ 0 & G_t = 0 \end{cases}
 
     with :math:`G_0` = ``initial_accumulator_value`` and :math:`\epsilon` inside the root.
+    Complex gradients are supported as in optax: :math:`|g|^2 = \mathrm{Re}(\bar g g)`.
 
     Args:
       initial_accumulator_value: the starting value :math:`G_0` of the accumulator.
@@ -245,7 +343,7 @@ def scale_by_rss(
     def update_fn(updates, state, params=None):
         del params
         sum_of_squares = jax.tree.map(
-            lambda g, s: (g**2 + s).astype(s.dtype), updates, state.sum_of_squares
+            lambda g, s: (_abs_sq(g) + s).astype(s.dtype), updates, state.sum_of_squares
         )
         # An accumulator still at exactly 0 has only ever seen zero gradients: its update is
         # 0, not 0 / sqrt(eps).
@@ -256,26 +354,54 @@ def scale_by_rss(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _bias_correct(moment: Any, decay: jax.typing.ArrayLike, count: jax.Array) -> Any:
+    r"""Divide every leaf of ``moment`` by :math:`1 - \mathrm{decay}^{count}`.
+
+    The power is taken in float32 even for bfloat16 moments (:math:`\beta_2^t` rounds to 1
+    in bfloat16 and the division would blow up), then cast to each leaf's dtype. The caller
+    runs this under ``jax.jit(..., inline=True)``, as optax does: eagerly that makes
+    ``decay ** count`` a float power of a traced count (outside ``jit`` a concrete count
+    would take ``jnp.power``'s exact repeated multiplication instead, about 1e-6 relative
+    away) and compiles the divisions as one program, so eager and jitted updates are
+    bitwise those of optax.
+    """
+    correction = 1 - decay**count
+    return jax.tree.map(lambda t: t / correction.astype(t.dtype), moment)
+
+
 def scale_by_adam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     *,
     eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nesterov: bool = False,
 ) -> optax.GradientTransformation:
     r"""Rescale updates with Adam's bias-corrected moment estimates.
 
     .. math::
        m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \quad
-       v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \\
+       v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, |g_t|^2, \\
        \hat m_t = \frac{m_t}{1 - \beta_1^t}, \quad \hat v_t = \frac{v_t}{1 - \beta_2^t}, \quad
-       u_t = \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+       u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
 
     with :math:`m_0 = v_0 = 0`, :math:`t` counting from 1 and :math:`\epsilon` outside the root.
+    Nesterov (NAdam) replaces :math:`\hat m_t` by
+    :math:`\beta_1 m_t / (1 - \beta_1^{t+1}) + (1 - \beta_1)\, g_t / (1 - \beta_1^t)`.
+
+    Complex params are supported as in optax: :math:`|g|^2 = \mathrm{Re}(\bar g g)`, so the
+    second moment is real-valued (stored in the params' complex dtype).
 
     Args:
       b1: the decay :math:`\beta_1` of the first moment.
       b2: the decay :math:`\beta_2` of the second moment.
       eps: :math:`\epsilon`, added to the root of :math:`\hat v_t`.
+      eps_root: :math:`\epsilon_{root}`, added to :math:`\hat v_t` inside the root.
+      mu_dtype: dtype in which the first moment is stored (e.g. ``jnp.bfloat16`` to save
+        memory); ``None`` keeps the params' dtype. The update itself is computed before the
+        cast, as optax does.
+      nesterov: use Nesterov momentum (NAdam).
 
     Returns:
       An ``optax.GradientTransformation`` with state ``ScaleByAdamState(count, mu, nu)``.
@@ -288,27 +414,35 @@ def scale_by_adam(
 
     References:
       Kingma and Ba, `Adam: A Method for Stochastic Optimization
-      <https://arxiv.org/abs/1412.6980>`_, 2015.
+      <https://arxiv.org/abs/1412.6980>`_, 2015; Dozat, `Incorporating Nesterov Momentum
+      into Adam <https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ>`_, 2016.
     """
 
     def init_fn(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
+        nu = jax.tree.map(jnp.zeros_like, params)
+        return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
 
     def update_fn(updates, state, params=None):
         del params
-        mu = jax.tree.map(lambda g, m: ((1 - b1) * g + b1 * m).astype(m.dtype), updates, state.mu)
-        nu = jax.tree.map(
-            lambda g, v: ((1 - b2) * g**2 + b2 * v).astype(v.dtype), updates, state.nu
-        )
+        mu = jax.tree.map(lambda g, m: (1 - b1) * g + b1 * m, updates, state.mu)
+        nu = jax.tree.map(lambda g, v: (1 - b2) * _abs_sq(g) + b2 * v, updates, state.nu)
         count = optax.safe_int32_increment(state.count)
-        # Powers in float32 even for bfloat16 moments: b2**t rounds to 1 in bfloat16 and the
-        # correction would divide by zero.
-        correction1 = 1 - b1**count
-        correction2 = 1 - b2**count
-        mu_hat = jax.tree.map(lambda m: m / correction1.astype(m.dtype), mu)
-        nu_hat = jax.tree.map(lambda v: v / correction2.astype(v.dtype), nu)
-        updates = jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + eps), mu_hat, nu_hat)
+        bias_correct = jax.jit(_bias_correct, inline=True)
+        if nesterov:
+            mu_hat = jax.tree.map(
+                lambda m, g: b1 * m + (1 - b1) * g,
+                bias_correct(mu, b1, optax.safe_int32_increment(count)),
+                bias_correct(updates, b1, count),
+            )
+        else:
+            mu_hat = bias_correct(mu, b1, count)
+        nu_hat = bias_correct(nu, b2, count)
+        updates = jax.tree.map(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+        # The state keeps its dtypes step after step (mu_dtype, else the params'), whatever
+        # the hyperparameters' dtype promoted the arithmetic to.
+        mu = jax.tree.map(lambda m, old: m.astype(old.dtype), mu, state.mu)
+        nu = jax.tree.map(lambda v, old: v.astype(old.dtype), nu, state.nu)
         return updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -318,10 +452,12 @@ def sgd(
     learning_rate: float | jax.Array | Callable[[jax.Array], jax.Array],
     momentum: jax.typing.ArrayLike = 0.0,
     nesterov: bool = False,
+    *,
+    accumulator_dtype: jax.typing.DTypeLike | None = None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with optional momentum, as ``optax.sgd``.
 
-    .. math:: v_t = g_t + \mu\, v_{t-1}, \qquad \theta_t = \theta_{t-1} - \eta\, v_t
+    .. math:: v_t = g_t + \mu\, v_{t-1}, \qquad \theta_t = \theta_{t-1} - \eta_t\, v_t
 
     (Nesterov: :math:`\theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, v_t)`.)
 
@@ -329,6 +465,7 @@ def sgd(
       learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta``.
       momentum: the momentum :math:`\mu`; a Python 0 (the default) keeps no trace at all.
       nesterov: use Nesterov momentum.
+      accumulator_dtype: dtype of the momentum buffer; ``None`` keeps the params'.
 
     Returns:
       An ``optax.GradientTransformation``: ``chain(trace, scale_by_learning_rate)``, or just
@@ -353,30 +490,53 @@ def sgd(
     # momentum (e.g. swept under vmap) always gets the trace.
     if momentum is None or (isinstance(momentum, (int, float)) and momentum == 0):
         return scale_by_learning_rate(learning_rate)
-    return optax.chain(trace(momentum, nesterov=nesterov), scale_by_learning_rate(learning_rate))
+    return optax.chain(
+        trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def rmsprop(
     learning_rate: float | jax.Array | Callable[[jax.Array], jax.Array],
     decay: jax.typing.ArrayLike = 0.9,
     eps: jax.typing.ArrayLike = 1e-8,
+    *,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: jax.typing.ArrayLike | None = None,
+    nesterov: bool = False,
 ) -> optax.GradientTransformation:
-    r"""The RMSprop optimizer, as ``optax.rmsprop`` (uncentered, no momentum).
+    r"""The RMSprop optimizer, as ``optax.rmsprop``.
 
-    .. math:: \nu_t = \rho\, \nu_{t-1} + (1 - \rho)\, g_t^2, \qquad
-       \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{\nu_t + \epsilon}}
+    .. math:: \nu_t = \rho\, \nu_{t-1} + (1 - \rho)\, |g_t|^2, \qquad
+       \theta_t = \theta_{t-1} - \eta_t\, \frac{g_t}{\sqrt{\nu_t + \epsilon}}
+
+    ``centered=True`` divides by a running standard deviation instead
+    (:func:`scale_by_stddev`); ``momentum`` adds a :func:`trace` of the scaled steps
+    *after* the learning rate, as optax (and PyTorch) do:
+    :math:`b_t = \mu\, b_{t-1} - \eta_t\, g_t / \sqrt{\cdot}`, :math:`\theta_t =
+    \theta_{t-1} + b_t`. Complex params are supported as in optax (:math:`|g|^2`).
 
     Args:
       learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta``.
       decay: the decay :math:`\rho` of the running mean of squared gradients.
       eps: :math:`\epsilon`, inside the square root.
+      initial_scale: the starting value :math:`\nu_0` of the running mean.
+      eps_in_sqrt: put ``eps`` inside the root (default) or outside (PyTorch).
+      centered: normalize by the running variance, :math:`\nu_t - \mu_t^2`.
+      momentum: the momentum :math:`\mu` of a trace after the scaling; ``None`` keeps none.
+      nesterov: use Nesterov momentum in that trace.
 
     Returns:
-      An ``optax.GradientTransformation``: ``chain(scale_by_rms, scale_by_learning_rate)``.
+      An ``optax.GradientTransformation``: ``chain(scale_by_rms, scale_by_learning_rate)``
+      (``scale_by_stddev`` when centered), with ``trace`` appended when ``momentum`` is set.
 
     Warning:
-      ``eps`` sits inside the square root (as optax and TensorFlow 1); PyTorch and Keras add
-      it outside, so their trajectories differ for small gradients.
+      ``eps`` sits inside the square root by default (as optax and TensorFlow 1); PyTorch
+      and Keras add it outside (``eps_in_sqrt=False`` here), so their trajectories differ for
+      small gradients. Without momentum the chain has two links where ``optax.rmsprop``'s has
+      three (an identity), so the states differ in structure though the updates are equal.
 
     Example:
       >>> tx = rmsprop(0.01)
@@ -389,7 +549,16 @@ def rmsprop(
       <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`_, 2012;
       ``optax.rmsprop``.
     """
-    return optax.chain(scale_by_rms(decay, eps=eps), scale_by_learning_rate(learning_rate))
+    options = {"eps": eps, "initial_scale": initial_scale, "eps_in_sqrt": eps_in_sqrt}
+    if centered:
+        scaling = scale_by_stddev(decay, **options)
+    else:
+        scaling = scale_by_rms(decay, **options)
+    if momentum is None:
+        return optax.chain(scaling, scale_by_learning_rate(learning_rate))
+    return optax.chain(
+        scaling, scale_by_learning_rate(learning_rate), trace(momentum, nesterov=nesterov)
+    )
 
 
 def adagrad(
@@ -399,8 +568,10 @@ def adagrad(
 ) -> optax.GradientTransformation:
     r"""The Adagrad optimizer, as ``optax.adagrad``.
 
-    .. math:: G_t = G_{t-1} + g_t^2, \qquad
-       \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{G_t + \epsilon}}
+    .. math:: G_t = G_{t-1} + |g_t|^2, \qquad
+       \theta_t = \theta_{t-1} - \eta_t\, \frac{g_t}{\sqrt{G_t + \epsilon}}
+
+    Complex params are supported as in optax (the accumulator sums :math:`|g|^2`).
 
     Args:
       learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta``.
@@ -435,18 +606,28 @@ def adam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-8,
+    *,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nesterov: bool = False,
 ) -> optax.GradientTransformation:
     r"""The Adam optimizer, as ``optax.adam``.
 
-    .. math:: \theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+    .. math:: \theta_t = \theta_{t-1} - \eta_t\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
 
     with :math:`\hat m_t, \hat v_t` the bias-corrected moments of :func:`scale_by_adam`.
+    Complex params are supported as in optax (the second moment accumulates
+    :math:`|g|^2`).
 
     Args:
-      learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta``.
+      learning_rate: a scalar :math:`\eta` or a schedule ``count -> eta`` (e.g. an
+        ``optax.warmup_cosine_decay_schedule``), called with the number of updates so far.
       b1: the decay :math:`\beta_1` of the first moment.
       b2: the decay :math:`\beta_2` of the second moment.
       eps: :math:`\epsilon`, outside the square root.
+      eps_root: :math:`\epsilon_{root}`, inside the square root (default 0).
+      mu_dtype: dtype in which the first moment is stored; ``None`` keeps the params'.
+      nesterov: use Nesterov momentum (NAdam, ``optax.nadam``).
 
     Returns:
       An ``optax.GradientTransformation``: ``chain(scale_by_adam, scale_by_learning_rate)``.
@@ -467,7 +648,10 @@ def adam(
       Kingma and Ba, `Adam: A Method for Stochastic Optimization
       <https://arxiv.org/abs/1412.6980>`_, 2015; ``optax.adam``.
     """
-    return optax.chain(scale_by_adam(b1, b2, eps=eps), scale_by_learning_rate(learning_rate))
+    return optax.chain(
+        scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def minibatches(key: jax.Array, num_examples: int, batch_size: int) -> jax.Array:

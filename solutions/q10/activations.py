@@ -184,7 +184,8 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
       axis: the axis or axes to normalize over.
 
     Returns:
-      An array like ``x``, non-negative, summing to 1 along ``axis``.
+      An array like ``x``, non-negative, summing to 1 along ``axis``; an empty array (an
+      empty ``axis`` included) gives an empty array of the same shape, as ``jax.nn.softmax``.
 
     Example:
       >>> softmax(jnp.array([1e4, 1e4, -1e4]))
@@ -196,7 +197,9 @@ def softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> jax.Ar
     x = jnp.asarray(x)
     # Subtracting the max keeps exp() <= 1; softmax is shift-invariant, so the shift needs
     # no gradient and stop_gradient saves the backward pass from differentiating the max.
-    shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    # initial=-inf gives an empty axis a max (a reduction with no identity would raise) and
+    # changes nothing elsewhere: max(x, -inf) == max(x).
+    shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True, initial=-jnp.inf))
     unnormalized = jnp.exp(shifted)
     return unnormalized / jnp.sum(unnormalized, axis=axis, keepdims=True)
 
@@ -212,7 +215,8 @@ def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> ja
       axis: the axis or axes to normalize over.
 
     Returns:
-      An array like ``x`` with values ``<= 0``.
+      An array like ``x`` with values ``<= 0``; empty for an empty ``x``, as
+      ``jax.nn.log_softmax``.
 
     Example:
       >>> log_softmax(jnp.array([1e4, 0.0]))
@@ -222,5 +226,5 @@ def log_softmax(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] = -1) -> ja
       ``jax.nn.log_softmax``: https://docs.jax.dev/en/latest/jax.nn.html
     """
     x = jnp.asarray(x)
-    shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    shifted = x - lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True, initial=-jnp.inf))
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))

@@ -64,20 +64,17 @@ def _extract_patches(
     x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=pad_value)
     out_h = conv_output_size(height, window[0], stride[0], padding, dilation[0])
     out_w = conv_output_size(width, window[1], stride[1], padding, dilation[1])
+    # A window that fits nowhere (out == 0) takes an empty slice; (out - 1) * stride + 1
+    # would be a negative stop there, which Python reads as counting from the end.
+    span_h = (out_h - 1) * stride[0] + 1 if out_h else 0
+    span_w = (out_w - 1) * stride[1] + 1 if out_w else 0
     rows = []
     for i in range(window[0]):
         top = i * dilation[0]
         cols = []
         for j in range(window[1]):
             left = j * dilation[1]
-            cols.append(
-                x[
-                    :,
-                    top : top + (out_h - 1) * stride[0] + 1 : stride[0],
-                    left : left + (out_w - 1) * stride[1] + 1 : stride[1],
-                    :,
-                ]
-            )
+            cols.append(x[:, top : top + span_h : stride[0], left : left + span_w : stride[1], :])
         rows.append(jnp.stack(cols, axis=3))
     return jnp.stack(rows, axis=3)
 
@@ -117,6 +114,13 @@ def conv2d(
     Returns:
       Array of shape ``(N, OH, OW, O)`` with ``OH = conv_output_size(H, KH, sh, padding, dh)``.
 
+    Performance: on CPU, jitted, this patch formulation takes about 1-3x the time of
+    ``lax.conv_general_dilated`` (measured, min of 7 runs, on a loaded shared 2-core machine:
+    0.6-3.6x at 32x32x32x16 -> 32 and 2.1-3.2x at 16x56x56x64 -> 64, 3x3 kernels, SAME):
+    the patch tensor is ``KH * KW`` times the input, and XLA's convolution never builds it.
+    ``dlcore.nn.Conv2D(..., fast=True)`` runs XLA's convolution, pinned equal to this
+    function by a test.
+
     Warning:
       dlcore is channels-last: images NHWC and kernels HWIO, as in JAX, Flax and TensorFlow.
       PyTorch uses NCHW images and OIHW kernels; port its weights with
@@ -146,8 +150,12 @@ def conv2d(
     patches = _extract_patches(
         x, (w.shape[0], w.shape[1]), _pair(stride), padding, _pair(dilation), 0.0
     )
-    y = jnp.einsum("npqijc,ijco->npqo", patches, w)
-    return y + b.reshape((1, 1, 1, -1))
+    # One (N*OH*OW, KH*KW*C) @ (KH*KW*C, O) matmul ("im2col"): the same sum as
+    # einsum("npqijc,ijco->npqo"), which XLA on CPU runs 1.5-4x slower. Explicit sizes, not
+    # -1, so that an empty output (OH or OW = 0) reshapes too.
+    n, out_h, out_w, kh, kw, c = patches.shape
+    y = patches.reshape(n * out_h * out_w, kh * kw * c) @ w.reshape(kh * kw * c, w.shape[-1])
+    return y.reshape(n, out_h, out_w, w.shape[-1]) + b.reshape((1, 1, 1, -1))
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
