@@ -4,15 +4,15 @@ from tests.grading import Alternative, Mutant
 
 MUTANTS = [
     # ---- sgd ------------------------------------------------------------------------------
-    Mutant("sgd_plain_ascends", "sgd", "sgd: trajectory matches optax.sgd", """
+    Mutant("sgd_plain_ascends", "sgd", "sgd/trajectory", """
 def sgd(learning_rate, momentum=0.0, nesterov=False):
     if momentum == 0:
         # scale_by_learning_rate already negates: this climbs the loss
         return scale_by_learning_rate(-learning_rate)
     return _original_sgd(learning_rate, momentum, nesterov)
 """),
-    Mutant("sgd_momentum_with_dampening", "sgd", "sgd (momentum): trajectory matches optax.sgd", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_momentum_with_dampening", "sgd", "sgd/trajectory_momentum", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     def init_fn(params):
         return TraceState(trace=jax.tree.map(jnp.zeros_like, params))
 
@@ -24,8 +24,8 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("sgd_nesterov_uses_old_trace", "sgd", "sgd (nesterov): trajectory matches optax.sgd", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_nesterov_uses_old_trace", "sgd", "sgd/trajectory_nesterov", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     def init_fn(params):
         return TraceState(trace=jax.tree.map(jnp.zeros_like, params))
 
@@ -39,8 +39,8 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("sgd_trace_starts_as_python_zeros", "sgd", "sgd: state is a pytree of arrays", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_trace_starts_as_python_zeros", "sgd", "sgd/state_pytree", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     def init_fn(params):
         return TraceState(trace=jax.tree.map(lambda p: 0.0, params))  # broadcasts later
 
@@ -51,8 +51,8 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("sgd_velocity_in_closure", "sgd", "sgd: update works under jit", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_velocity_in_closure", "sgd", "sgd/jit", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     velocity = {}
 
     def init_fn(params):
@@ -67,8 +67,8 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("sgd_lazy_trace", "sgd", "sgd: no retracing across steps", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_lazy_trace", "sgd", "sgd/retrace", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     def init_fn(params):
         return TraceState(trace=None)  # created at the first update
 
@@ -82,8 +82,8 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("sgd_update_without_params", "sgd", "sgd: composes after optax.clip_by_global_norm", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_update_without_params", "sgd", "sgd/chain", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     def init_fn(params):
         return TraceState(trace=jax.tree.map(jnp.zeros_like, params))
 
@@ -94,8 +94,8 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("sgd_float32_trace", "sgd", "sgd: keeps bfloat16 params in bfloat16", """
-def trace(decay, *, nesterov=False):
+    Mutant("sgd_float32_trace", "sgd", "sgd/bfloat16", """
+def trace(decay, *, nesterov=False, accumulator_dtype=None):
     def init_fn(params):
         return TraceState(trace=jax.tree.map(lambda p: jnp.zeros(p.shape), params))
 
@@ -106,23 +106,23 @@ def trace(decay, *, nesterov=False):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("sgd_float_learning_rate", "sgd", "sgd: differentiable through 20 steps", """
+    Mutant("sgd_float_learning_rate", "sgd", "sgd/hypergradient", """
 def sgd(learning_rate, momentum=0.0, nesterov=False):
     return _original_sgd(float(learning_rate), momentum, nesterov)
 """, status="error"),
-    Mutant("sgd_calls_optax", "sgd", "sgd: implemented without forbidden calls", """
+    Mutant("sgd_calls_optax", "sgd", "sgd/forbidden", """
 from optax import sgd as optax_sgd
 
 def sgd(learning_rate, momentum=0.0, nesterov=False):
     return optax_sgd(learning_rate, momentum or None, nesterov)
 """, status="forbidden"),
     # ---- rmsprop --------------------------------------------------------------------------
-    Mutant("rmsprop_ignores_decay", "rmsprop", "rmsprop: trajectory matches optax.rmsprop", """
+    Mutant("rmsprop_ignores_decay", "rmsprop", "rmsprop/trajectory", """
 def rmsprop(learning_rate, decay=0.9, eps=1e-8):
     return optax.chain(scale_by_rms(eps=eps), scale_by_learning_rate(learning_rate))
 """),
-    Mutant("rmsprop_eps_outside_root", "rmsprop", "rmsprop: tiny gradients (eps placement)", """
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+    Mutant("rmsprop_eps_outside_root", "rmsprop", "rmsprop/tiny_gradients", """
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     def init_fn(params):
         return ScaleByRmsState(nu=jax.tree.map(jnp.zeros_like, params))
 
@@ -133,13 +133,13 @@ def scale_by_rms(decay=0.9, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("rmsprop_state_is_a_plain_class", "rmsprop", "rmsprop: state is a pytree of arrays", """
+    Mutant("rmsprop_state_is_a_plain_class", "rmsprop", "rmsprop/state_pytree", """
 class RmsBuffers:
     def __init__(self, nu):
         self.nu = nu
 
 
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     def init_fn(params):
         return RmsBuffers(jax.tree.map(jnp.zeros_like, params))
 
@@ -150,10 +150,10 @@ def scale_by_rms(decay=0.9, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("rmsprop_numpy_sqrt", "rmsprop", "rmsprop: update works under jit", """
+    Mutant("rmsprop_numpy_sqrt", "rmsprop", "rmsprop/jit", """
 import numpy as np
 
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     def init_fn(params):
         return ScaleByRmsState(nu=jax.tree.map(jnp.zeros_like, params))
 
@@ -164,8 +164,8 @@ def scale_by_rms(decay=0.9, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("rmsprop_lazy_nu", "rmsprop", "rmsprop: no retracing across steps", """
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+    Mutant("rmsprop_lazy_nu", "rmsprop", "rmsprop/retrace", """
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     def init_fn(params):
         return ScaleByRmsState(nu=None)  # nu_1 = (1 - decay) g**2 anyway
 
@@ -180,8 +180,8 @@ def scale_by_rms(decay=0.9, *, eps=1e-8):
     return optax.GradientTransformation(init_fn, update_fn)
 """),
     Mutant("rmsprop_update_without_params", "rmsprop",
-           "rmsprop: composes after optax.clip_by_global_norm", """
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+           "rmsprop/chain", """
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     def init_fn(params):
         return ScaleByRmsState(nu=jax.tree.map(jnp.zeros_like, params))
 
@@ -192,8 +192,8 @@ def scale_by_rms(decay=0.9, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("rmsprop_float32_nu", "rmsprop", "rmsprop: keeps bfloat16 params in bfloat16", """
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+    Mutant("rmsprop_float32_nu", "rmsprop", "rmsprop/bfloat16", """
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     def init_fn(params):
         return ScaleByRmsState(nu=jax.tree.map(lambda p: jnp.zeros(p.shape), params))
 
@@ -205,25 +205,25 @@ def scale_by_rms(decay=0.9, *, eps=1e-8):
     return optax.GradientTransformation(init_fn, update_fn)
 """),
     Mutant("rmsprop_validates_learning_rate", "rmsprop",
-           "rmsprop: differentiable through 20 steps", """
+           "rmsprop/hypergradient", """
 def rmsprop(learning_rate, decay=0.9, eps=1e-8):
     if learning_rate <= 0:
         raise ValueError("learning_rate must be positive")
     return _original_rmsprop(learning_rate, decay, eps)
 """, status="error"),
     Mutant("rmsprop_calls_optax_block", "rmsprop",
-           "rmsprop: implemented without forbidden calls", """
-def scale_by_rms(decay=0.9, *, eps=1e-8):
+           "rmsprop/forbidden", """
+def scale_by_rms(decay=0.9, *, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     return optax.scale_by_rms(decay=decay, eps=eps)
 """, status="forbidden"),
     # ---- adagrad --------------------------------------------------------------------------
     Mutant("adagrad_accumulator_starts_at_zero", "adagrad",
-           "adagrad: trajectory matches optax.adagrad", """
+           "adagrad/trajectory", """
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
     # PyTorch's default: the accumulator starts at 0 whatever the argument says
     return optax.chain(scale_by_rss(0.0, eps=eps), scale_by_learning_rate(learning_rate))
 """),
-    Mutant("adagrad_eps_outside_root", "adagrad", "adagrad: tiny gradients (eps placement)", """
+    Mutant("adagrad_eps_outside_root", "adagrad", "adagrad/tiny_gradients", """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init_fn(params):
         return ScaleByRssState(
@@ -238,7 +238,7 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     return optax.GradientTransformation(init_fn, update_fn)
 """),
     Mutant("adagrad_keeps_every_squared_gradient", "adagrad",
-           "adagrad: state is a pytree of arrays", """
+           "adagrad/state_pytree", """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init_fn(params):
         return [jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params)]
@@ -251,7 +251,7 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adagrad_python_if_on_accumulator", "adagrad", "adagrad: update works under jit", """
+    Mutant("adagrad_python_if_on_accumulator", "adagrad", "adagrad/jit", """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init_fn(params):
         return ScaleByRssState(
@@ -270,7 +270,7 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("adagrad_lazy_accumulator", "adagrad", "adagrad: no retracing across steps", """
+    Mutant("adagrad_lazy_accumulator", "adagrad", "adagrad/retrace", """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init_fn(params):
         return ScaleByRssState(sum_of_squares=None)
@@ -286,7 +286,7 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adagrad_weakly_typed_accumulator", "adagrad", "adagrad: no retracing across steps",
+    Mutant("adagrad_weakly_typed_accumulator", "adagrad", "adagrad/retrace",
            """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init_fn(params):
@@ -302,7 +302,7 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     return optax.GradientTransformation(init_fn, update_fn)
 """),
     Mutant("adagrad_update_without_params", "adagrad",
-           "adagrad: composes after optax.clip_by_global_norm", """
+           "adagrad/chain", """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init(params):
         return ScaleByRssState(
@@ -315,7 +315,7 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
 
     return optax.GradientTransformation(init, update)
 """, status="error"),
-    Mutant("adagrad_float32_accumulator", "adagrad", "adagrad: keeps bfloat16 params in bfloat16",
+    Mutant("adagrad_float32_accumulator", "adagrad", "adagrad/bfloat16",
            """
 def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
     def init_fn(params):
@@ -330,22 +330,23 @@ def scale_by_rss(initial_accumulator_value=0.1, *, eps=1e-7):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adagrad_asserts_learning_rate", "adagrad", "adagrad: differentiable through 20 steps",
+    Mutant("adagrad_asserts_learning_rate", "adagrad", "adagrad/hypergradient",
            """
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
     assert learning_rate > 0, "learning_rate must be positive"
     return _original_adagrad(learning_rate, initial_accumulator_value, eps)
 """, status="error"),
     Mutant("adagrad_calls_optax_via_alias", "adagrad",
-           "adagrad: implemented without forbidden calls", """
+           "adagrad/forbidden", """
 import optax as ox
 
 def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
     return ox.adagrad(learning_rate, initial_accumulator_value, eps)
 """, status="forbidden"),
     # ---- adam -----------------------------------------------------------------------------
-    Mutant("adam_corrects_only_first_moment", "adam", "adam: trajectory matches optax.adam", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_corrects_only_first_moment", "adam", "adam/trajectory", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
@@ -360,8 +361,9 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adam_eps_inside_root", "adam", "adam: tiny gradients (eps placement)", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_eps_inside_root", "adam", "adam/tiny_gradients", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
@@ -377,8 +379,9 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adam_no_bias_correction", "adam", "adam: first step is -lr * sign(g)", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_no_bias_correction", "adam", "adam/first_step", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
@@ -391,8 +394,9 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adam_python_int_count", "adam", "adam: state is a pytree of arrays", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_python_int_count", "adam", "adam/state_pytree", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)
         return ScaleByAdamState(count=0, mu=zeros, nu=zeros)
@@ -408,8 +412,9 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adam_int_of_count", "adam", "adam: update works under jit", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_int_of_count", "adam", "adam/jit", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
@@ -425,8 +430,9 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """, status="error"),
-    Mutant("adam_lazy_moments", "adam", "adam: no retracing across steps", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_lazy_moments", "adam", "adam/retrace", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=None, nu=None)
 
@@ -445,7 +451,7 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adam_update_without_params", "adam", "adam: composes after optax.clip_by_global_norm",
+    Mutant("adam_update_without_params", "adam", "adam/chain",
            """
 def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     block = scale_by_adam(b1, b2, eps=eps)
@@ -458,8 +464,9 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
 
     return optax.GradientTransformation(lambda p: (block.init(p), lr.init(p)), update_fn)
 """, status="error"),
-    Mutant("adam_float32_moments", "adam", "adam: keeps bfloat16 params in bfloat16", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+    Mutant("adam_float32_moments", "adam", "adam/bfloat16", """
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         zeros = jax.tree.map(lambda p: jnp.zeros(p.shape), params)
         return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
@@ -475,39 +482,40 @@ def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
 
     return optax.GradientTransformation(init_fn, update_fn)
 """),
-    Mutant("adam_range_checks_learning_rate", "adam", "adam: differentiable through 20 steps", """
+    Mutant("adam_range_checks_learning_rate", "adam", "adam/hypergradient", """
 def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     if not 0 < learning_rate < 1:
         raise ValueError(f"learning_rate {learning_rate} is not in (0, 1)")
     return _original_adam(learning_rate, b1, b2, eps)
 """, status="error"),
-    Mutant("adam_calls_optax_block", "adam", "adam: implemented without forbidden calls", """
+    Mutant("adam_calls_optax_block", "adam", "adam/forbidden", """
 from optax import scale_by_adam as adam_block
 
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     return adam_block(b1=b1, b2=b2, eps=eps)
 """, status="forbidden"),
     # ---- minibatches ----------------------------------------------------------------------
     Mutant("minibatches_cut_column_wise", "minibatches",
-           "minibatches: the key's permutation cut into batches", """
+           "minibatches/matches", """
 def minibatches(key, num_examples, batch_size):
     num_batches = num_examples // batch_size
     perm = jax.random.permutation(key, num_examples)[: num_batches * batch_size]
     return perm.reshape(batch_size, num_batches).T.astype(jnp.int32)
 """),
     Mutant("minibatches_with_replacement", "minibatches",
-           "minibatches: batches partition a shuffled subset", """
+           "minibatches/partition", """
 def minibatches(key, num_examples, batch_size):
     num_batches = num_examples // batch_size
     return jax.random.randint(key, (num_batches, batch_size), 0, num_examples, jnp.int32)
 """),
-    Mutant("minibatches_fixed_key", "minibatches", "minibatches: PRNG discipline", """
+    Mutant("minibatches_fixed_key", "minibatches", "minibatches/prng", """
 def minibatches(key, num_examples, batch_size):
     num_batches = num_examples // batch_size
     perm = jax.random.permutation(jax.random.key(0), num_examples)
     return perm[: num_batches * batch_size].reshape(num_batches, batch_size).astype(jnp.int32)
 """),
-    Mutant("minibatches_numpy_shuffle", "minibatches", "minibatches: works under jit", """
+    Mutant("minibatches_numpy_shuffle", "minibatches", "minibatches/jit", """
 import numpy as np
 
 def minibatches(key, num_examples, batch_size):
@@ -592,7 +600,8 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     return optax.GradientTransformation(init_fn, update_fn)
 """),
     Alternative("adam_with_optax_tree_utils", "adam", """
-def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8):
+def scale_by_adam(b1=0.9, b2=0.999, *, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                  nesterov=False):
     def init_fn(params):
         return ScaleByAdamState(
             count=jnp.zeros([], jnp.int32),
