@@ -36,6 +36,7 @@ import pytest
 from tests.adversarial.cases import CASES, ITEMS, ROOT, SOLUTION, Case
 from tests.grading import splice
 
+pytestmark = pytest.mark.worker  # every test here starts grader and worker processes
 WORKER = str(ROOT / "grader" / "worker.py")
 TREES = ("grader", "dlcore", "solutions", "exercises")
 SALT = "adversarial-suite-salt"
