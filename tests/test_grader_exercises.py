@@ -34,7 +34,9 @@ def _params(kind):
     for ex in EXERCISES:
         items = getattr(_mutants(ex), kind)
         for i, group in enumerate(rounds(load_spec(ex), items)):
-            out.append(pytest.param(ex, group, id=f"{ex}-{i}-" + "+".join(m.name for m in group)))
+            # one exercise's gradings in one xdist worker: its references are computed once
+            out.append(pytest.param(ex, group, id=f"{ex}-{i}-" + "+".join(m.name for m in group),
+                                    marks=pytest.mark.xdist_group(ex)))
     return out
 
 
@@ -43,8 +45,11 @@ def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("grader-cache"))
 
 
+GROUPED = [pytest.param(ex, marks=pytest.mark.xdist_group(ex)) for ex in EXERCISES]
+
+
 @pytest.mark.worker
-@pytest.mark.parametrize("ex", EXERCISES)
+@pytest.mark.parametrize("ex", GROUPED)
 def test_solution_scores_full_marks(ex, cache):
     result = grade_folder(ROOT / "solutions" / ex, ex, cache_dir=cache)
     bad = [(c.name, c.status, c.message) for c in result.checks if c.status != "pass"]
@@ -53,7 +58,7 @@ def test_solution_scores_full_marks(ex, cache):
 
 
 @pytest.mark.worker
-@pytest.mark.parametrize("ex", EXERCISES)
+@pytest.mark.parametrize("ex", GROUPED)
 def test_untouched_stub_is_not_implemented_everywhere(ex, cache):
     result = grade_folder(ROOT / "exercises" / ex, ex, cache_dir=cache)
     assert {c.status for c in result.checks} == {"not_implemented"}

@@ -36,7 +36,9 @@ import pytest
 from tests.adversarial.cases import CASES, ITEMS, ROOT, SOLUTION, Case
 from tests.grading import splice
 
-pytestmark = pytest.mark.worker  # every test here starts grader and worker processes
+# every test here starts grader and worker processes; all in one xdist worker, which runs
+# them two at a time itself
+pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("adversarial")]
 WORKER = str(ROOT / "grader" / "worker.py")
 TREES = ("grader", "dlcore", "solutions", "exercises")
 SALT = "adversarial-suite-salt"
