@@ -92,7 +92,9 @@ def make_submission(tmp: Path, exercise: str, replacements: list[str]) -> Path:
     spec = load_spec(exercise)
     for code in replacements:
         defined = {
-            n.name for n in ast.parse(textwrap.dedent(code)).body if isinstance(n, ast.FunctionDef)
+            n.name
+            for n in ast.parse(textwrap.dedent(code)).body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef))
         }
         target = next(
             f
