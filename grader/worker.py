@@ -128,7 +128,7 @@ class _Guard:
         return f"imports {a[0]!r}, which is refused" if a else None
 
 
-def _load_learner(files, sources, nonce, capture) -> tuple[dict, list, float]:
+def _load_learner(files, sources, tag, capture) -> tuple[dict, list, float]:
     """Runs the learner's files from the text read at start, under unique module names, so
     nothing in the submission folder can shadow a module or be imported instead. Sibling
     files of the exercise import each other by their plain names."""
@@ -141,7 +141,7 @@ def _load_learner(files, sources, nonce, capture) -> tuple[dict, list, float]:
     t0 = time.perf_counter()
     modules = {}
     for i, path in enumerate(files):
-        module = types.ModuleType(f"_learner_{nonce[:8]}_{i}")
+        module = types.ModuleType(f"_learner_{tag}_{i}")
         module.__file__ = path
         modules[os.path.splitext(os.path.basename(path))[0]] = module
     finder = _SiblingFinder(modules)
@@ -231,7 +231,8 @@ def main() -> None:
     sys.meta_path.insert(0, blocker)
     capture = _Capture()
     sys.stdout = sys.stderr = capture
-    namespace, load_errors, import_seconds = _load_learner(cfg["files"], sources, nonce, capture)
+    namespace, load_errors, import_seconds = _load_learner(cfg["files"], sources, nonce[:8],
+                                                           capture)
     if blocker.attempts:
         load_errors.append({"status": "forbidden", "exception": "ImportError",
                             "message": guard.refused()})

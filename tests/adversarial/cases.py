@@ -395,7 +395,7 @@ def relu(x):
         ("timeout",),
         "def relu(x):\n    while True:\n        pass\n",
         check_timeout=3.0,
-        message=r"no result within 3 s",
+        message=r"no result within \d+ s",
     ),
     Case(
         "time_sleep_in_eager_call",
@@ -404,7 +404,7 @@ def relu(x):
         _EAGER + "import time\n" + _wrap("if _eager(x):\n    time.sleep(1e6)"),
         max_score=4,  # right under tracing: the three batched checks pass
         check_timeout=3.0,
-        message=r"no result within 3 s",
+        message=r"no result within \d+ s",
     ),
     Case(
         "input_in_task",
