@@ -343,11 +343,13 @@ def test_hostile_submission(case: Case, runs):
     assert not run["hung"], "the grader hung" + where
     assert run["returncode"] == case.exit_code, where
     assert "Traceback" not in run["stderr"], where
-    # nothing the learner printed reaches the report, escaped or not
+    # what the learner printed reaches the report only escaped, and only inside the block
+    # that quotes it ("relu printed:" then "| " lines): it can never pass for a report line
     text = run["stdout"]
     for raw in ("\x1b", "\r", "\x07"):
         assert raw not in text, f"raw {raw!r} in the report" + where
-    assert "48/48" not in text, where
+    forged = [ln for ln in text.splitlines() if "48/48" in ln and not ln.startswith("            | ")]
+    assert not forged, f"a line the learner printed passes for the report's: {forged}" + where
 
     doc = out.report
     assert doc is not None, "no JSON report" + where
