@@ -218,7 +218,10 @@ def _run_task(session, task, checks, cases, refs, found, broken):
                                          header, got, time.monotonic() - t0)
         if found[check.id].status == "tamper":
             session.stop()
-            return ("tamper", "grading stopped after tampering: " + found[check.id].message)
+            why = ("tamper", "grading stopped after tampering: " + found[check.id].message)
+            for rest in checks[n + 1:]:
+                found[rest.id] = verdicts.make(rest, *why)
+            return why
     return None
 
 

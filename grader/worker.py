@@ -78,7 +78,11 @@ class _Capture:
         self.size = 0
         self.dropped = 0
 
+    closed = False
+
     def write(self, text) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
         text = str(text)
         room = self.CAP - self.size
         if room > 0:
@@ -88,7 +92,11 @@ class _Capture:
         return len(text)
 
     def flush(self):
-        pass
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def close(self):
+        self.closed = True
 
     def isatty(self):
         return False
@@ -240,12 +248,17 @@ def main() -> None:
     for task in exercise.tasks:
         obj = namespace.get(task)
         tasks[task] = "missing" if obj is None else ("ok" if callable(obj) else "not_callable")
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # until a task runs
     send({"type": "ready", "tasks": tasks, "confinement": confinement,
           "load_errors": load_errors, "tamper": guard.tamper(),
           "import_seconds": import_seconds, "backend": jax.default_backend(),
           "devices": jax.device_count(), "output": capture.take()})
     fns = _Fns(namespace, cfg.get("data") or {})
-    _serve(cmd_fd, send, exercise, fns, guard, capture, cfg["files"])
+    try:
+        _serve(cmd_fd, send, exercise, fns, guard, capture, cfg["files"])
+    except BaseException:  # noqa: B036 - the traceback goes to the real stderr, for the report
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        raise
 
 
 class _Grader:
@@ -289,6 +302,14 @@ def _serve(cmd_fd, send, exercise, fns, guard, capture, files) -> None:
 
 def _run_task(todo, cases, send, fns, guard, capture, files) -> None:
     """Each check's result frame, in order; the task's batched checks compile as one."""
+    sys.stdout = sys.stderr = capture
+    try:
+        _run_checks(todo, cases, send, fns, guard, capture, files)
+    finally:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def _run_checks(todo, cases, send, fns, guard, capture, files) -> None:
     run_cases, run_group = _Grader.execute.run_cases, _Grader.execute.run_group
     to_wire, WireError = _Grader.execute.to_wire, _Grader.wire.WireError
     describe_exception = _Grader.hints.describe_exception

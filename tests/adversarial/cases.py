@@ -552,10 +552,10 @@ def relu(x):
     Case(
         "patches_grader_modules_via_main_and_gc",
         "monkeypatching the grader's own modules",
-        ("wrong",),
+        ("tamper",),
         "import gc\nimport sys\nimport types\n"
         "_main = sys.modules['__main__']\n"
-        "_main.flatten_output = lambda out: {}\n"
+        "_main._Grader.execute.to_wire = lambda out: ({'d': []}, {})\n"
         "for _m in gc.get_objects():\n"
         "    if isinstance(_m, types.ModuleType) and _m.__name__.startswith('grader'):\n"
         "        for _name in ('compare_arrays', 'compare_trees'):\n"
@@ -564,7 +564,7 @@ def relu(x):
         "        if hasattr(_m, 'hint_for'):\n"
         "            _m.hint_for = lambda *a: ''\n"
         "def relu(x):\n    return x * 0\n",
-        message=r"missing \(root\)",
+        message=r"malformed result",
     ),
     Case(
         "replaces_jax_jit",
