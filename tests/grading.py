@@ -153,8 +153,9 @@ def rounds(spec: Exercise, items) -> list[list]:
     return groups
 
 
-def grade_here(folder: Path, exercise: str, tasks: set[str] | None = None,
-               checks: set[str] | None = None):
+def grade_here(
+    folder: Path, exercise: str, tasks: set[str] | None = None, checks: set[str] | None = None
+):
     """Trusted code graded in this process, restricted to some tasks or check ids."""
     spec = load_spec(exercise)
     if tasks is not None:

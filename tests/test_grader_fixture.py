@@ -25,8 +25,9 @@ def cache(tmp_path_factory):
 
 
 def _grade(folder: Path, cache: str):
-    return grade(SPEC, str(folder), [str(folder / "tasks.py")], Options(cache_dir=cache),
-                 str(folder))
+    return grade(
+        SPEC, str(folder), [str(folder / "tasks.py")], Options(cache_dir=cache), str(folder)
+    )
 
 
 def test_the_reference_passes_every_check_in_a_four_device_worker(cache):
@@ -40,8 +41,7 @@ def test_every_check_has_a_mutant():
     assert {c.id for c in SPEC.checks} <= {m.check for m in MUTANTS}
 
 
-@pytest.mark.parametrize("group", rounds(SPEC, MUTANTS),
-                         ids=lambda g: "+".join(m.name for m in g))
+@pytest.mark.parametrize("group", rounds(SPEC, MUTANTS), ids=lambda g: "+".join(m.name for m in g))
 def test_mutants_are_rejected_by_their_check(group, tmp_path, cache):
     folder = tmp_path / "q99"
     folder.mkdir()

@@ -54,8 +54,15 @@ def _grader(*args, tmp=None, cwd=ROOT, **kw):
     env = dict(os.environ)
     if tmp is not None:
         env["TMPDIR"] = str(tmp)  # the worker's scratch home lives here: we can find it
-    return subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _workers_under(tmp: Path) -> list[int]:
@@ -75,8 +82,9 @@ def _workers_under(tmp: Path) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("code, task", [(HANG_SOFTMAX, "softmax"), (ENDLESS_RELU, "relu"),
-                                        (IGNORES_SIGTERM, "relu")])
+@pytest.mark.parametrize(
+    "code, task", [(HANG_SOFTMAX, "softmax"), (ENDLESS_RELU, "relu"), (IGNORES_SIGTERM, "relu")]
+)
 def test_a_hanging_task_costs_its_own_checks_once(code, task, tmp_path, cache):
     folder = make_submission(tmp_path, "q10", [code])
     t0 = time.monotonic()
@@ -89,7 +97,8 @@ def test_a_hanging_task_costs_its_own_checks_once(code, task, tmp_path, cache):
     assert {t["grader_status"] for t in mine} == {"timeout"}
     assert sum("no result within" in t["output"] for t in mine) == 1  # detected once
     assert all(t["grader_status"] == "pass" for t in others), [
-        (t["name"], t["output"]) for t in others if t["grader_status"] != "pass"]
+        (t["name"], t["output"]) for t in others if t["grader_status"] != "pass"
+    ]
     assert doc["score"] == sum(t["max_score"] for t in others) > 0
     assert seconds < 90, f"one hanging task took {seconds:.0f} s"
     assert _workers_under(tmp_path) == []

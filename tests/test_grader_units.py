@@ -112,24 +112,34 @@ def test_swapped_axes_are_named():
 
 
 def test_wire_round_trips_kinds_and_refuses_objects():
+    from typing import NamedTuple
+
+    import jax
+    import jax.numpy as jnp
+
     from grader import wire
     from grader.execute import roundtrip
-    import jax.numpy as jnp
-    import jax
-    from typing import NamedTuple
 
     class State(NamedTuple):
         count: object
         mu: object
 
-    value = {"i": 3, "f": float("nan"), "s": "hé", "b": b"\x00\xff", "n": None,
-             "t": (jnp.ones(2), [np.zeros(1, np.int8)]), "st": State(jnp.int32(0), {"w": 1.5}),
-             "k": jax.random.key(3)}
+    value = {
+        "i": 3,
+        "f": float("nan"),
+        "s": "hé",
+        "b": b"\x00\xff",
+        "n": None,
+        "t": (jnp.ones(2), [np.zeros(1, np.int8)]),
+        "st": State(jnp.int32(0), {"w": 1.5}),
+        "k": jax.random.key(3),
+    }
     back = roundtrip(value)
     assert back["i"] == 3 and type(back["i"]) is int and np.isnan(back["f"])
     assert back["s"] == "hé" and back["b"] == b"\x00\xff" and back["n"] is None
     assert isinstance(back["t"], tuple) and isinstance(back["t"][1], list)
-    assert isinstance(back["t"][1][0], wire.NumpyArray) and not isinstance(back["t"][0], wire.NumpyArray)
+    assert isinstance(back["t"][1][0], wire.NumpyArray)
+    assert not isinstance(back["t"][0], wire.NumpyArray)
     assert back["st"].type_name == "State" and back["st"]["mu"]["w"] == 1.5
     assert isinstance(back["k"], wire.KeyArray)
     with pytest.raises(wire.WireError, match="object"):
@@ -189,8 +199,12 @@ def test_importing_answers_is_forbidden_for_every_task(line):
 def _result():
     checks = [
         CheckResult("f: ok", "f/ok", "f", "equivalence", "d", "pass", 1.0),
-        CheckResult("f: jit", "f/jit", "f", "jit", "d", "wrong", 1.0, "bad\x1b[31m\rvalue", "a hint"),
-        CheckResult("g: ok", "g/ok", "g", "equivalence", "d", "not_implemented", 1.0, "g is not ..."),
+        CheckResult(
+            "f: jit", "f/jit", "f", "jit", "d", "wrong", 1.0, "bad\x1b[31m\rvalue", "a hint"
+        ),
+        CheckResult(
+            "g: ok", "g/ok", "g", "equivalence", "d", "not_implemented", 1.0, "g is not ..."
+        ),
     ]
     return ExerciseResult("q99", "Test", "exercises/q99", checks, seconds=1.5)
 

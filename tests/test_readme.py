@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-SECTION = README[README.index("## Using dlcore as a library"):README.index("## Layout")]
+SECTION = README[README.index("## Using dlcore as a library") : README.index("## Layout")]
 BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, re.S)
 
 

@@ -246,7 +246,7 @@ class Outcome:
 
 class _Runs:
     def __init__(self, cache: Path, baseline: dict, base: Path, cases: list[Case]):
-        self.cache, self.baseline = cache, baseline
+        self.cache, self.baseline, self.base = cache, baseline, base
         self.gate = _Gate()
         self.pool = ThreadPoolExecutor(JOBS, thread_name_prefix="adversarial")
         self.futures = {}
@@ -348,7 +348,8 @@ def test_hostile_submission(case: Case, runs):
     text = run["stdout"]
     for raw in ("\x1b", "\r", "\x07"):
         assert raw not in text, f"raw {raw!r} in the report" + where
-    forged = [ln for ln in text.splitlines() if "48/48" in ln and not ln.startswith("            | ")]
+    quoted = "            | "
+    forged = [ln for ln in text.splitlines() if "48/48" in ln and not ln.startswith(quoted)]
     assert not forged, f"a line the learner printed passes for the report's: {forged}" + where
 
     doc = out.report
@@ -384,11 +385,13 @@ def test_hostile_submission(case: Case, runs):
 
 
 def test_no_worker_survives_the_suite(runs):
-    """After every case: no worker of this checkout and no process a case started."""
+    """After every case: no worker the suite started and no process a case started. (Only
+    this suite's: its runs' TMPDIR is under ``runs.base``; other tests running alongside
+    under pytest-xdist have workers of their own.)"""
     for f in runs.futures.values():
         if not f.cancelled():
             f.exception()  # wait for every run
-    markers = [WORKER] + sorted({c.marker for c in CASES if c.marker})
+    markers = [str(runs.base)] + sorted({c.marker for c in CASES if c.marker})
     left = _left_behind(markers, grace=2.0)
     _kill(pid for pid, _ in left)
     assert not left

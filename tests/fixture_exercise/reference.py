@@ -38,8 +38,9 @@ def sharded_sum(x):
     devices took part, as a Python int."""
     n = jax.device_count()
     mesh = jax.make_mesh((n,), ("d",), axis_types=(AxisType.Auto,))
-    f = jax.shard_map(lambda b: lax.psum(jnp.sum(b, axis=0), "d"), mesh=mesh, in_specs=P("d"),
-                      out_specs=P())
+    f = jax.shard_map(
+        lambda b: lax.psum(jnp.sum(b, axis=0), "d"), mesh=mesh, in_specs=P("d"), out_specs=P()
+    )
     return f(x), n
 
 

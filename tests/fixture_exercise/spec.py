@@ -16,10 +16,15 @@ OBJECTIVES = {  # callables a case names by string
 
 
 def _affine_cases(rng):
-    return [case({"w": ck.normal(rng, (4, 3)), "b": ck.normal(rng, (3,))}, ck.normal(rng, (5, 4)),
-                 static={"scale": s}, extras={"cot": {"norm": ck.normal(rng, (5,)),
-                                                      "y": ck.normal(rng, (5, 3))}})
-            for s in (1.0, 0.5)]
+    return [
+        case(
+            {"w": ck.normal(rng, (4, 3)), "b": ck.normal(rng, (3,))},
+            ck.normal(rng, (5, 4)),
+            static={"scale": s},
+            extras={"cot": {"norm": ck.normal(rng, (5,)), "y": ck.normal(rng, (5, 3))}},
+        )
+        for s in (1.0, 0.5)
+    ]
 
 
 def _linear(fns, i):
@@ -41,20 +46,42 @@ CHECKS = (
     ck.jit("affine", _affine_cases),
     ck.vmap("affine", _affine_cases, in_axes=(None, 0)),
     ck.grad("affine", _affine_cases, wrt=0),
-    ck.equivalence("apply_linear", lambda rng: [case(
-        ck.normal(rng, (2, 3)), kernel=ck.normal(rng, (3, 4)), bias=ck.normal(rng, (4,)))],
-        call=_linear, batched=False, title="an nnx.Linear argument"),
-    ck.equivalence("minimize", lambda rng: [
-        case(np.zeros(2, np.float32), static={"objective": o, "steps": 30})
-        for o in OBJECTIVES], call=_minimize, title="a callable argument"),
-    ck.equivalence("describe", lambda rng: [case(ck.normal(rng, (2, 5))),
-                                            case(np.zeros((3, 1), np.int32))],
-                   batched=False, title="a str result"),
-    ck.equivalence("sharded_sum", lambda rng: [case(ck.normal(rng, (8, 3)))], batched=False,
-                   title="reduced over 4 devices"),
-    ck.equivalence("word_counts", lambda rng: [case(static={"top": 3}), case(static={"top": 1})],
-                   call=lambda fns, i: fns.word_counts(fns.data["corpus"], **i.static),
-                   batched=False, title="counts the words of a data file"),
+    ck.equivalence(
+        "apply_linear",
+        lambda rng: [
+            case(ck.normal(rng, (2, 3)), kernel=ck.normal(rng, (3, 4)), bias=ck.normal(rng, (4,)))
+        ],
+        call=_linear,
+        batched=False,
+        title="an nnx.Linear argument",
+    ),
+    ck.equivalence(
+        "minimize",
+        lambda rng: [
+            case(np.zeros(2, np.float32), static={"objective": o, "steps": 30}) for o in OBJECTIVES
+        ],
+        call=_minimize,
+        title="a callable argument",
+    ),
+    ck.equivalence(
+        "describe",
+        lambda rng: [case(ck.normal(rng, (2, 5))), case(np.zeros((3, 1), np.int32))],
+        batched=False,
+        title="a str result",
+    ),
+    ck.equivalence(
+        "sharded_sum",
+        lambda rng: [case(ck.normal(rng, (8, 3)))],
+        batched=False,
+        title="reduced over 4 devices",
+    ),
+    ck.equivalence(
+        "word_counts",
+        lambda rng: [case(static={"top": 3}), case(static={"top": 1})],
+        call=lambda fns, i: fns.word_counts(fns.data["corpus"], **i.static),
+        batched=False,
+        title="counts the words of a data file",
+    ),
 )
 
 TASKS = ("affine", "apply_linear", "minimize", "describe", "sharded_sum", "word_counts")
