@@ -22,7 +22,8 @@ from grader.spec import Case, Check, Failure, case
 from grader.wire import Key
 
 __all__ = [
-    "Case", "Key", "keys", "raw_key", "case", "normal", "uniform", "bf16", "cases_of", "call", "default_call",
+    "Case", "Key", "keys", "raw_key", "case", "normal", "uniform", "bf16", "cases_of", "call",
+    "default_call",
     "equivalence", "jit", "vmap", "grad", "prng", "retrace", "invariant", "metamorphic",
     "oracle", "training", "forbidden", "suite",
 ]
@@ -165,7 +166,8 @@ def vmap(task, cases, *, in_axes=0, kw_axes=0, call=None, id=None, title=None,
         tree = (tuple(i.args), dict(i.kwargs))
         full = _axes_like(axes, tree)
         pairs = [(x, a) for x, a in zip(jax.tree.leaves(tree),
-                                        jax.tree.leaves(full, is_leaf=lambda x: x is None))]
+                                        jax.tree.leaves(full, is_leaf=lambda x: x is None),
+                                        strict=False)]
         n = next(x.shape[a] for x, a in pairs if a is not None)
         loop = []
         for j in range(n):
@@ -189,7 +191,7 @@ def _select(i, wrt):
 
 def _put(i, wrt, values):
     args, kwargs = list(i.args), dict(i.kwargs)
-    for w, v in zip(wrt, values):
+    for w, v in zip(wrt, values, strict=False):
         if isinstance(w, int):
             args[w] = v
         else:
@@ -214,12 +216,12 @@ def scalarize(y, cot=None):
     if len(cs) != len(ys):
         raise OutputMismatch(f"the output has {len(ys)} floating arrays where the reference has "
                              f"{len(cs)}: fix the output's structure first")
-    for v, c in zip(ys, cs):
+    for v, c in zip(ys, cs, strict=False):
         if jnp.shape(v) != jnp.shape(c):
             raise OutputMismatch(f"the output has shape {tuple(jnp.shape(v))} where the reference "
                                  f"has {tuple(jnp.shape(c))}: fix the shape first (the "
                                  "equivalence check says more)")
-    return sum(jnp.sum(v * c) for v, c in zip(ys, cs))
+    return sum(jnp.sum(v * c) for v, c in zip(ys, cs, strict=False))
 
 
 def grad(task, cases, *, wrt=0, call=None, output=None, id=None, title=None, tol_scale=20.0,
@@ -373,7 +375,8 @@ def oracle(task, cases, expected, *, id, title, call=None, tol_scale=1.0, exact=
                             atol=atol)
         return Failure(f"on {case.describe()}: {msg}") if msg else None
 
-    return _check(kw.pop("kind", "oracle"), task, id, id, title, call or default_call(task), cases, judge,
+    kind = kw.pop("kind", "oracle")
+    return _check(kind, task, id, id, title, call or default_call(task), cases, judge,
                   reference=False, batched=kw.pop("batched", True), **kw)
 
 

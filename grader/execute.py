@@ -11,6 +11,7 @@ jit check and not by every check.
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 
 from grader import wire
@@ -137,7 +138,8 @@ def run_group(checks, fns, cases: dict[str, list[Case]]) -> dict[str, list]:
 
     def everything(traced):
         return {
-            c.id: [c.probe(fns, i.with_traced(t)) for i, t in zip(ins[c.id], traced[c.id])]
+            c.id: [c.probe(fns, i.with_traced(t))
+                   for i, t in zip(ins[c.id], traced[c.id], strict=True)]
             for c in todo
         }
 

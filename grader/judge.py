@@ -176,7 +176,7 @@ def compare_trees(got, ref, path: str = "", **kw) -> str | None:
             return f"{where}: expected a {_kind(ref)} of {len(ref)} items, got {len(got)}"
         if type(got) is not type(ref):
             return f"{where}: expected a {_kind(ref)}, got a {_kind(got)}"
-        for i, (g, r) in enumerate(zip(got, ref)):
+        for i, (g, r) in enumerate(zip(got, ref, strict=False)):
             msg = compare_trees(g, r, f"{path}[{i}]", **kw)
             if msg:
                 return msg

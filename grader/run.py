@@ -139,7 +139,7 @@ def _static_phase(spec, files) -> tuple[dict[str, str], list[bytes]]:
 
 def _syntax_error(files, contents):
     """(status, message, hint) for the first file that does not compile, else None."""
-    for path, data in zip(files, contents):
+    for path, data in zip(files, contents, strict=False):
         try:
             compile(data, path, "exec", dont_inherit=True)
         except SyntaxError as e:
@@ -298,7 +298,8 @@ class _Session:
             folder = None if self.opts.instructor else os.path.dirname(self.files[0])
             self.wcache = references.WorkerCache(self.opts, self.spec.id, self.contents,
                                                  self.plan.get("run_as"), folder)
-        self.worker = Worker(self.spec.module or self.spec.id, self.files, platform=self.opts.platform,
+        self.worker = Worker(self.spec.module or self.spec.id, self.files,
+                             platform=self.opts.platform,
                              cache_dir=self.wcache.path if self.wcache else None,
                              confine=self.plan, devices=self.spec.devices, data=self.data)
 

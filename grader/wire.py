@@ -118,7 +118,8 @@ class _Encoder:
             if leaf is not None:
                 return self.array(*leaf)
         if isinstance(x, tuple) and hasattr(x, "_fields"):
-            items = [self.enc(v, depth + 1, f"{where}.{f}") for f, v in zip(x._fields, x)]
+            items = [self.enc(v, depth + 1, f"{where}.{f}")
+                     for f, v in zip(x._fields, x, strict=True)]
             return {"nt": type(x).__name__[:100], "fields": [str(f) for f in x._fields],
                     "t": items}
         if isinstance(x, dict):
@@ -196,7 +197,8 @@ def decode(skeleton, arrays: dict[str, tuple[np.ndarray, str]], depth: int = 0):
         fields, items = skeleton.get("fields"), skeleton.get("t")
         if not isinstance(fields, list) or not isinstance(items, list) or len(fields) != len(items):
             raise WireError("malformed named tuple")
-        return Record(str(skeleton["nt"]), [(str(f), sub(v)) for f, v in zip(fields, items)])
+        pairs = [(str(f), sub(v)) for f, v in zip(fields, items, strict=True)]
+        return Record(str(skeleton["nt"]), pairs)
     if "d" in skeleton:
         pairs = skeleton["d"]
         if not isinstance(pairs, list) or not all(
