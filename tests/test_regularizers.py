@@ -103,12 +103,18 @@ def test_l1_gradient_is_lam_sign():
 
 def test_penalties_jit_with_traced_lam():
     params = nested_params(jax.random.key(4))
-    f = jax.jit(lambda p, lam: (l2_penalty(p, lam, mask=PYTREE_MASK), l1_penalty(p, lam)))
+    traces = []
+
+    def both(p, lam):
+        traces.append(lam)  # runs once per trace: lam must be traced, not baked in
+        return l2_penalty(p, lam, mask=PYTREE_MASK), l1_penalty(p, lam)
+
+    f = jax.jit(both)
     for lam in (0.1, 2.0):
         l2, l1 = f(params, lam)
         np.testing.assert_allclose(l2, l2_penalty(params, lam, mask=PYTREE_MASK), rtol=1e-6)
         np.testing.assert_allclose(l1, l1_penalty(params, lam), rtol=1e-6)
-    assert f._cache_size() == 1
+    assert len(traces) == 1
 
 
 def test_mask_prefix_covers_subtree():
