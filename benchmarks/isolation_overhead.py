@@ -1,10 +1,11 @@
 """What the worker model costs: grading an honest submission in a confined worker process
 against running the very same checks in-process, in one run.
 
-Both sides start a fresh Python process, compute (cached) references, run every check's
-probe on the submission's functions with the same batching, and judge; the in-process
-side simply imports the submission into the grader's own process. Both are measured
-warm (caches filled by a first run). Target from the hardening issue: <= 1.3x.
+Both sides start a fresh Python process, run every check's probe on the submission's
+functions with the same batching, and judge; the in-process side
+(``grader.local.grade_local``) imports the submission into the grader's own process and
+computes its references in memory. The worker side is measured warm (caches filled by a
+first run). Target from the hardening issue: <= 1.3x.
 
     python benchmarks/isolation_overhead.py [q05 q10 ...] [--repeat 3]
 """
@@ -23,47 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def in_process(ex: str, cache: str) -> int:
-    """Grades solutions/<ex> with every check run inside this process (no worker)."""
-    import importlib.util
-
+    """Grades solutions/<ex> with every check run inside this process (no worker), through
+    ``grader.local`` (the same cases, probes, wire and judges). Returns the failures."""
     sys.path.insert(0, str(ROOT))
-    from grader import references
-    from grader.execute import run_cases, run_group
-    from grader.judge import set_backend
-    from grader.run import Options, build_cases
-    from grader.spec import load_spec, split_outputs
-    from grader.worker import flatten_output
+    from grader.local import grade_local
+    from grader.spec import load_spec
 
-    spec = load_spec(ex)
-    opts = Options(cache_dir=cache)
-    cases = build_cases(spec, opts.seed)
-    refs = references.compute(spec, cases, opts)
-    set_backend(refs.backend)
-    references._configure_jax(opts)  # the persistent compilation cache, as the worker has
-    namespace = {}
-    for fname in spec.files:
-        mspec = importlib.util.spec_from_file_location(f"sub_{fname[:-3]}",
-                                                       ROOT / "solutions" / ex / fname)
-        module = importlib.util.module_from_spec(mspec)
-        mspec.loader.exec_module(module)
-        namespace.update(vars(module))
-    fns = type("Fns", (), {})()
-    fns.__dict__.update(namespace)
-    runnable = [c for c in spec.checks if c.probe is not None]
-    grouped = {}
-    for task in dict.fromkeys(c.task for c in runnable):
-        grouped.update(run_group([c for c in runnable if c.task == task], fns, cases) or {})
-    failed = 0
-    for c in runnable:
-        out = grouped.get(c.name)
-        out = run_cases(c, fns, cases[c.name]) if out is None else out
-        per_case = split_outputs(flatten_output(out), len(cases[c.name]))
-        ref = refs.outputs.get(c.name)
-        for i, case in enumerate(cases[c.name]):
-            if c.judge(case, per_case[i], ref[i] if ref is not None else None) is not None:
-                failed += 1
-                break
-    return failed
+    result = grade_local(load_spec(ex), ROOT / "solutions" / ex)
+    return sum(c.status != "pass" for c in result.checks)
 
 
 def _timed(cmd) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader.spec import load_spec  # noqa: E402
-from tests.grading import grade_folder, make_submission, rounds  # noqa: E402
+from tests.grading import grade_here, make_submission, rounds  # noqa: E402
 from tests.test_grader_exercises import _mutants  # noqa: E402
 
 
@@ -22,8 +22,8 @@ def main(ex: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for group in rounds(load_spec(ex), mutants):
             folder = make_submission(Path(tmp), ex, [m.code for m in group])
-            result = grade_folder(folder, ex, {m.task for m in group})
-            by_name = {c.name: c for c in result.checks}
+            result = grade_here(folder, ex, checks={m.check for m in group})
+            by_name = {c.id: c for c in result.checks}
             for m in group:
                 c = by_name[m.check]
                 print(
