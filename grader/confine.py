@@ -35,7 +35,14 @@ DEFAULT_LIMITS = {
     "RLIMIT_NOFILE": 256,
     "RLIMIT_CORE": 0,
 }
-EXTRA_PROCESSES = 128  # threads and processes beyond what the user already runs
+EXTRA_PROCESSES = 128  # threads and processes beyond what the worker's runtime needs
+# Run as root, each worker becomes a user of its own (OWN_UIDS + a number no live worker
+# holds): RLIMIT_NPROC then counts that worker's threads and processes only, so a fork bomb
+# can neither borrow from nor starve the workers grading beside it, and the limit is the
+# same number on every run. Where the uid range is not mapped (some containers), every
+# worker runs as ``nobody`` and the limit is counted from what ``nobody`` already runs.
+OWN_UIDS = 0x40000000
+_next_uid = [0]
 
 
 def _libc():
@@ -67,18 +74,51 @@ def _user_tasks(uid: int) -> int:
     return n
 
 
+def _uid_mapped(uid: int) -> bool:
+    """Whether ``uid`` exists in this process's user namespace."""
+    try:
+        with open("/proc/self/uid_map") as fh:
+            for line in fh:
+                inside, _, count = (int(x) for x in line.split())
+                if inside <= uid < inside + count:
+                    return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def plan(*, instructor: bool, hide: list[str]) -> dict:
-    """What the worker should do to itself; decided in the parent, applied in the worker."""
-    run_as = NOBODY if os.geteuid() == 0 else None
-    uid = run_as if run_as is not None else os.geteuid()
-    limits = dict(DEFAULT_LIMITS)
-    if sys.platform.startswith("linux"):
-        limits["RLIMIT_NPROC"] = _user_tasks(uid) + EXTRA_PROCESSES
+    """What the workers should do to themselves; decided in the parent, applied in each
+    worker (``for_worker`` gives a worker its own copy)."""
+    root = os.geteuid() == 0
+    own = (root and sys.platform.startswith("linux") and _uid_mapped(OWN_UIDS)
+           and _uid_mapped(OWN_UIDS + (1 << 30) - 1))
     return {
-        "limits": limits,
-        "run_as": run_as,
-        "hide": hide if instructor and os.geteuid() == 0 else [],
+        "limits": dict(DEFAULT_LIMITS),
+        "run_as": NOBODY if root else None,
+        "own_uid": own,
+        "hide": hide if instructor and root else [],
     }
+
+
+def for_worker(plan_: dict) -> dict:
+    """The plan for one new worker: with ``own_uid``, a uid no live worker holds (this
+    process's pid and a counter; pids are unique among live processes)."""
+    cfg = dict(plan_)
+    if cfg.get("own_uid"):
+        _next_uid[0] = (_next_uid[0] + 1) & 0xFF
+        cfg["run_as"] = OWN_UIDS + (((os.getpid() & 0x3FFFFF) << 8) | _next_uid[0])
+    return cfg
+
+
+def _nproc_limit(cfg: dict) -> tuple[int, str]:
+    """RLIMIT_NPROC for this worker and how the report names it."""
+    room = EXTRA_PROCESSES + 4 * (os.cpu_count() or 1)  # XLA sizes its pools by cores
+    if cfg.get("own_uid") and cfg.get("run_as") is not None:
+        return room, f"nproc={room}"
+    uid = cfg.get("run_as")
+    uid = os.geteuid() if uid is None else uid
+    return _user_tasks(uid) + room, f"nproc=+{room}"
 
 
 def apply_in_worker(cfg: dict) -> list[str]:
@@ -89,7 +129,11 @@ def apply_in_worker(cfg: dict) -> list[str]:
     hide = cfg.get("hide") or []
     if hide:
         done += _hide(hide)
-    for name, value in (cfg.get("limits") or {}).items():
+    limits = dict(cfg.get("limits") or {})
+    names = {}
+    if sys.platform.startswith("linux"):
+        limits["RLIMIT_NPROC"], names["RLIMIT_NPROC"] = _nproc_limit(cfg)
+    for name, value in limits.items():
         res = getattr(resource, name, None)
         if res is None:
             continue
@@ -97,12 +141,20 @@ def apply_in_worker(cfg: dict) -> list[str]:
         cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
         try:
             resource.setrlimit(res, (cap, cap))
-            done.append(f"{name.removeprefix('RLIMIT_').lower()}={cap}")
+            shown = names.get(name) if cap == value else None
+            done.append(shown or f"{name.removeprefix('RLIMIT_').lower()}={cap}")
         except (ValueError, OSError):
             pass
     run_as = cfg.get("run_as")
     if run_as is not None and os.geteuid() == 0:
-        done.append(_drop_to(run_as))
+        for path in {os.environ.get("HOME"), os.environ.get("TMPDIR")} - {None}:
+            try:
+                os.chown(path, run_as, run_as)  # the worker's scratch home is its own
+            except OSError:
+                pass
+        done.append(_drop_to(run_as, "own" if cfg.get("own_uid") else None))
+    if become_subreaper():
+        done.append("reaps-forks")
     # after the last credential change, which clears it: die with the grader
     if die_with_parent(cfg.get("parent")):
         done.append("dies-with-grader")
@@ -143,7 +195,7 @@ _CAP_DAC_READ_SEARCH = 2
 _CAP_V3 = 0x20080522
 
 
-def _drop_to(uid: int) -> str:
+def _drop_to(uid: int, shown: str | None = None) -> str:
     """Becomes ``uid`` keeping only CAP_DAC_READ_SEARCH: the worker can still read the
     Python installation wherever it lives (even under /root), but it writes nothing it does
     not own, and RLIMIT_NPROC, which never binds root, now binds it."""
@@ -152,8 +204,9 @@ def _drop_to(uid: int) -> str:
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+    shown = shown or str(uid)
     if not keep:
-        return f"uid={uid}"
+        return f"uid={shown}"
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
@@ -168,7 +221,7 @@ def _drop_to(uid: int) -> str:
     bit = 1 << _CAP_DAC_READ_SEARCH
     data = (Data * 2)(Data(bit, bit, 0), Data(0, 0, 0))
     ok = libc.capset(ctypes.byref(Header(_CAP_V3, 0)), data) == 0
-    return f"uid={uid}" + ("+read" if ok else "")
+    return f"uid={shown}" + ("+read" if ok else "")
 
 
 def _hide(paths: list[str]) -> list[str]:
@@ -245,6 +298,41 @@ def sweep(worker_pid: int, started_after: int | None = None, rounds: int = 20) -
         except ChildProcessError:
             pass
     return len(killed - {worker_pid})
+
+
+def reap_forks(rounds: int = 50) -> int:
+    """Called by the worker between checks once the learner's code has forked: kills every
+    process of its own process group and every child (the worker is a subreaper, so what a
+    killed fork left behind becomes its child), and reaps them, so that they stop counting
+    against RLIMIT_NPROC before the grader's own code needs a thread. Returns how many."""
+    if not os.path.isdir("/proc"):
+        return 0
+    me, group, killed = os.getpid(), os.getpgrp(), set()
+    for _ in range(rounds):
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            st = _proc_stat(int(name))
+            if st is not None and (st[1] == group or st[0] == me):
+                found.append(int(name))
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except OSError:
+                pass
+        while True:  # zombies count against the limit until reaped
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        if not found:
+            break
+        time.sleep(0.002)
+    return len(killed)
 
 
 def start_ticks() -> int | None:

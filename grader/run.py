@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 
-from grader import references, verdicts
+from grader import confine, references, verdicts
 from grader.forbidden import find_violations
 from grader.judge import set_backend
 from grader.results import CheckResult, ExerciseResult
@@ -294,14 +294,15 @@ class _Session:
         return time.monotonic() > self.end
 
     def start(self):
+        plan = confine.for_worker(self.plan) if self.plan else {}
         if self.opts.use_cache:
             folder = None if self.opts.instructor else os.path.dirname(self.files[0])
             self.wcache = references.WorkerCache(self.opts, self.spec.id, self.contents,
-                                                 self.plan.get("run_as"), folder)
+                                                 plan.get("run_as"), folder)
         self.worker = Worker(self.spec.module or self.spec.id, self.files,
                              platform=self.opts.platform,
                              cache_dir=self.wcache.path if self.wcache else None,
-                             confine=self.plan, devices=self.spec.devices, data=self.data)
+                             confine=plan, devices=self.spec.devices, data=self.data)
 
     def wait_ready(self):
         try:
@@ -353,8 +354,6 @@ class _Session:
 
 
 def _confinement_plan(opts: Options) -> dict:
-    from grader import confine
-
     if not opts.confine:
         return {}
     hide = [str(references.ROOT / d) for d in ("solutions", "dlcore", "exercises", "tests")]

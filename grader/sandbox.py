@@ -98,9 +98,7 @@ class Worker:
             prefix="dlcore-worker-", ignore_cleanup_errors=True
         )
         home = self._scratch.name
-        run_as = (confine or {}).get("run_as")
-        if run_as is not None:
-            os.chown(home, run_as, run_as)
+        # the worker makes home its own before it drops to its user (confine.apply_in_worker)
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
         env = {
@@ -214,6 +212,9 @@ class Worker:
                 f"for {expect!r}" + (f" for {check!r}" if check else "") + "): a forged or "
                 "duplicated frame, written by the submission or by a process it forked",
             )
+        reaped = header.pop("reaped", 0)
+        if isinstance(reaped, int) and 0 < reaped < 1 << 20:
+            self.left_behind += reaped  # forks the worker killed between checks
         return header, arrays
 
     def _death(self) -> WorkerGone:

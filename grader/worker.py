@@ -212,12 +212,17 @@ def main() -> None:
 
     res_fd, cmd_fd, nonce = cfg["res_fd"], cfg["cmd_fd"], cfg["nonce"]
     me = os.getpid()
+    _Forks.confine, _Forks.me = confine, me
+    os.register_at_fork(after_in_parent=_Forks.seen)
 
     def send(header, arrays=None):
         if os.getpid() != me:
             # a process the learner forked came back into this loop: it must neither answer
             # (a second frame would desynchronize the protocol) nor read the next command
             os._exit(0)
+        _Forks.reap()
+        if _Forks.killed:
+            header, _Forks.killed = {**header, "reaped": _Forks.killed}, 0
         protocol.write_frame(res_fd, protocol.encode({**header, "nonce": nonce}, arrays))
 
     jax = jaxconfig.configure(platform=cfg.get("platform") or None,
@@ -259,6 +264,29 @@ def main() -> None:
     except BaseException:  # noqa: B036 - the traceback goes to the real stderr, for the report
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         raise
+
+
+class _Forks:
+    """Whether the learner's code forked since the last frame. Before each frame the worker
+    kills and reaps what was forked (``confine.reap_forks``): a fork bomb then costs the
+    checks it ran in, not the threads the grader needs next."""
+
+    forked = False
+    killed = 0  # not yet reported
+    confine = None
+    me = -1
+
+    @classmethod
+    def seen(cls) -> None:
+        cls.forked = True
+
+    @classmethod
+    def reap(cls) -> None:
+        if os.getpid() != cls.me:
+            os._exit(0)  # a fork came back into the worker's code: it must not reap the worker
+        if cls.forked:
+            cls.forked = False
+            cls.killed += cls.confine.reap_forks()
 
 
 class _Grader:
@@ -315,6 +343,7 @@ def _run_checks(todo, cases, send, fns, guard, capture, files) -> None:
     describe_exception = _Grader.hints.describe_exception
     try:
         grouped = run_group(todo, fns, cases)
+        _Forks.reap()
     except BaseException:  # noqa: B036 - reported when each check runs by itself
         grouped = {}
     for check in todo:

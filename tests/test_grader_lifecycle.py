@@ -38,6 +38,13 @@ def relu(x):
     while True:
         n += 1
 """
+FORK_BOMB = """
+import os
+
+def relu(x):
+    while True:
+        os.fork()
+"""
 PRINTS = """
 def relu(x):
     print("relu sees shape", x.shape)
@@ -122,6 +129,23 @@ def test_no_worker_outlives_the_grader(how, tmp_path, cache):
     if how == signal.SIGTERM:  # the results found so far, marked incomplete
         assert "INCOMPLETE" in out and "score" in out
         assert proc.returncode == 1
+
+
+def test_a_fork_bomb_costs_its_own_checks_and_starves_no_one(tmp_path, cache):
+    """Graded beside an honest submission (as an instructor's --jobs would): the bomb's checks
+    fail with the error the learner caused (not a crash of the grader's own threads), its
+    processes are killed, the other grading loses nothing, and nothing is left behind."""
+    bomb = make_submission(tmp_path / "bomb", "q10", [FORK_BOMB])
+    args = ("--task", "relu", "--format", "json", "--cache-dir", cache)
+    honest = _grader(str(ROOT / "solutions" / "q10"), *args, tmp=tmp_path)
+    attack = _grader(str(bomb), *args, tmp=tmp_path)
+    docs = [json.loads(p.communicate(timeout=180)[0]) for p in (honest, attack)]
+    assert docs[0]["score"] == docs[0]["max_score"] > 0
+    statuses = [t["grader_status"] for t in docs[1]["tests"]]
+    assert "error" in statuses and set(statuses) <= {"error"}, statuses
+    assert any("too many processes" in t["output"] for t in docs[1]["tests"])
+    assert any("killed" in n for n in docs[1]["submissions"][0]["notes"])
+    assert _workers_under(tmp_path) == []
 
 
 def test_what_a_task_prints_is_shown_under_it(tmp_path, cache):

@@ -275,3 +275,19 @@ def test_worker_cache_is_per_submission_and_publishes_only_new_entries(tmp_path)
     other = WorkerCache(opts, "q99", [b"def f(): return 1\n"], None)  # other files: empty
     assert other.published != first.published and os.listdir(other.path) == []
     other.publish()
+
+
+def test_each_worker_gets_a_user_of_its_own():
+    """As root, workers run as distinct uids (a fork bomb's process limit is its own), and
+    the report names the limit the same way on every run."""
+    from grader import confine
+
+    plan = {"limits": {}, "run_as": confine.NOBODY, "own_uid": True, "hide": []}
+    uids = [confine.for_worker(plan)["run_as"] for _ in range(300)]
+    assert len(set(uids[:256])) == 256  # a class's worth of live workers never share one
+    assert all(confine.OWN_UIDS <= u < 2**31 for u in uids)
+    assert confine.for_worker({**plan, "own_uid": False})["run_as"] == confine.NOBODY
+    limit, shown = confine._nproc_limit({"own_uid": True, "run_as": uids[0]})
+    assert shown == f"nproc={limit}" and limit >= confine.EXTRA_PROCESSES
+    _, shown = confine._nproc_limit({"own_uid": False, "run_as": None})
+    assert shown.startswith("nproc=+")  # counted from what the user runs: not a fixed number
