@@ -18,6 +18,7 @@ import types
 from grader import references, verdicts
 from grader.checks import OutputMismatch
 from grader.execute import run_cases, run_group, to_wire
+from grader.forbidden import identity_violations
 from grader.hints import describe_exception
 from grader.results import ExerciseResult
 from grader.run import _static_phase, build_cases
@@ -114,6 +115,9 @@ def _grade_local(spec, folder, checks, seed) -> ExerciseResult:
     files = [os.path.join(str(folder), f) for f in spec.files]
     violations, _ = _static_phase(spec, files)
     namespace, errors = load_files(files)
+    violations.update({t: why for t, why in identity_violations(
+        namespace, {t: spec.forbidden.get(t, ()) for t in spec.tasks}).items()
+        if t not in violations})
     result = ExerciseResult(exercise=spec.id, title=spec.title, path=str(folder), checks=[])
     cases = build_cases(spec, seed)
     refs = _references(spec, cases, seed)

@@ -158,6 +158,9 @@ def _grade_all(spec, session, cases, refs, violations, files, found) -> None:
     except WorkerGone as e:
         found.update({c.id: verdicts.make(c, e.status, e.message) for c in spec.checks})
         return
+    for task, why in (ready.get("forbidden") or {}).items():
+        if task in spec.tasks and isinstance(why, str):
+            violations.setdefault(task, why[:500])
     fatal = verdicts.fatal_from_ready(ready)
     broken: dict[str, str] = {}  # task -> why its checks cannot run (it hung or crashed)
     for task in spec.tasks:

@@ -228,11 +228,11 @@ def main() -> None:
     jax = jaxconfig.configure(platform=cfg.get("platform") or None,
                               cache_dir=cfg.get("cache_dir"), devices=cfg.get("devices", 1))
     # everything of the grader's that the worker runs, imported before the blocker goes in
-    from grader import execute, hints, wire
+    from grader import execute, forbidden, hints, wire
     from grader.spec import Case, load_spec
 
     _Grader.execute, _Grader.hints, _Grader.protocol = execute, hints, protocol
-    _Grader.wire, _Grader.Case = wire, Case
+    _Grader.wire, _Grader.Case, _Grader.forbidden = wire, Case, forbidden
     from grader.checks import OutputMismatch
 
     _Grader.OutputMismatch = OutputMismatch
@@ -249,13 +249,18 @@ def main() -> None:
     if blocker.attempts:
         load_errors.append({"status": "forbidden", "exception": "ImportError",
                             "message": guard.refused()})
+    try:
+        upstream = _Grader.forbidden.identity_violations(
+            namespace, {t: exercise.forbidden.get(t, ()) for t in exercise.tasks})
+    except BaseException:  # noqa: B036 - the static phase still stands
+        upstream = {}
     tasks = {}
     for task in exercise.tasks:
         obj = namespace.get(task)
         tasks[task] = "missing" if obj is None else ("ok" if callable(obj) else "not_callable")
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # until a task runs
     send({"type": "ready", "tasks": tasks, "confinement": confinement,
-          "load_errors": load_errors, "tamper": guard.tamper(),
+          "load_errors": load_errors, "tamper": guard.tamper(), "forbidden": upstream,
           "import_seconds": import_seconds, "backend": jax.default_backend(),
           "devices": jax.device_count(), "output": capture.take()})
     fns = _Fns(namespace, cfg.get("data") or {})
@@ -293,7 +298,7 @@ class _Grader:
     """The grader modules the worker uses, held here once imported (before the import
     blocker goes in): learner code cannot import them itself."""
 
-    execute = hints = protocol = wire = Case = None
+    execute = hints = protocol = wire = Case = forbidden = None
     OutputMismatch: type = Exception
 
 

@@ -91,12 +91,11 @@ def make_submission(tmp: Path, exercise: str, replacements: list[str]) -> Path:
     shutil.copytree(ROOT / "solutions" / exercise, dest)
     spec = load_spec(exercise)
     for code in replacements:
-        defined = {
-            n.name
-            for n in ast.parse(textwrap.dedent(code)).body
-            if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-        }
-        target = next(
+        body = ast.parse(textwrap.dedent(code)).body
+        defined = {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {t.id for n in body if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        owners = [
             f
             for f in spec.files
             if defined
@@ -105,7 +104,12 @@ def make_submission(tmp: Path, exercise: str, replacements: list[str]) -> Path:
                 for fs in [spec.files[f]]
                 for r in (*fs.tasks, *fs.parts, *fs.helpers)
             }
-        )
+        ]
+        if not owners and len(spec.files) == 1:  # code that binds a task some other way
+            owners = list(spec.files)
+        if not owners:
+            raise ValueError(f"no file of {exercise} defines what this code replaces:\n{code}")
+        target = owners[0]
         path = dest / target
         path.write_text(splice(path.read_text(), code))
     return dest

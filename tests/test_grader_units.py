@@ -164,6 +164,19 @@ _FORBID = {"relu": ("jax.nn", "flax"), "other": ("jax.nn",)}
         "import jax\ndef h(x):\n    return jax.nn.relu(x)\ndef relu(x):\n    return h(x)\n",
         "import importlib\ndef relu(x):\n    return importlib.import_module('jax.nn').relu(x)\n",
         "def relu(x):\n    from flax import nnx\n    return nnx.relu(x)\n",
+        # the task bound to the upstream function, not defined
+        "from jax.nn import relu\n",
+        "import jax\nrelu = jax.nn.relu\n",
+        "import jax\nrelu = jax.jit(jax.nn.relu)\n",
+        "import jax, functools\nrelu = functools.partial(jax.nn.relu)\n",
+        "import jax\nrelu = lambda x: jax.nn.relu(x)\n",
+        "import jax\ndef _mine(x):\n    return jax.nn.relu(x)\nrelu = _mine\n",
+        "import jax\n_f = jax.jit(jax.nn.relu)\nrelu = _f\n",
+        # a clean def, rebound afterwards or in a block
+        "import jax\ndef relu(x):\n    return x * (x > 0)\nrelu = jax.nn.relu\n",
+        "import jax\ndef relu(x):\n    return x * (x > 0)\nif True:\n    relu = jax.nn.relu\n",
+        "import jax\ndef relu(x):\n    return x * (x > 0)\ntry:\n    from jax.nn import relu\n"
+        "except ImportError:\n    pass\n",
     ],
 )
 def test_forbidden_calls_are_found_through_aliases(source):
@@ -171,11 +184,18 @@ def test_forbidden_calls_are_found_through_aliases(source):
     assert "relu" in found and "other" not in found
 
 
-def test_allowed_code_and_docstrings_are_not_flagged():
-    source = (
+@pytest.mark.parametrize(
+    "source",
+    [
         "import jax.numpy as jnp\n"
-        'def relu(x):\n    """Like jax.nn.relu."""\n    return jnp.maximum(x, 0)\n'
-    )
+        'def relu(x):\n    """Like jax.nn.relu."""\n    return jnp.maximum(x, 0)\n',
+        # an own implementation bound by assignment, and helpers bound beside it
+        "import jax\nimport jax.numpy as jnp\n_ACT = jax.nn.relu\n"
+        "relu = jax.jit(lambda x: jnp.maximum(x, 0))\n",
+        "import jax.numpy as jnp\ndef _mine(x):\n    return jnp.maximum(x, 0)\nrelu = _mine\n",
+    ],
+)
+def test_allowed_code_and_docstrings_are_not_flagged(source):
     assert find_violations(source, _FORBID) == {}
 
 
@@ -291,3 +311,24 @@ def test_each_worker_gets_a_user_of_its_own():
     assert shown == f"nproc={limit}" and limit >= confine.EXTRA_PROCESSES
     _, shown = confine._nproc_limit({"own_uid": False, "run_as": None})
     assert shown.startswith("nproc=+")  # counted from what the user runs: not a fixed number
+
+
+def test_a_task_that_is_the_upstream_function_at_run_time_is_found():
+    """What no reading of the source shows: the task bound to the upstream object while the
+    file runs. Identity is followed through partial and ``__wrapped__`` (jit, wraps)."""
+    import functools
+
+    import jax
+
+    from grader.forbidden import identity_violations
+
+    tricks = {
+        "relu": jax.nn.relu,
+        "jitted": jax.jit(jax.nn.relu),
+        "partial": functools.partial(jax.nn.relu),
+        "mine": lambda x: x * (x > 0),
+    }
+    found = identity_violations(tricks, {name: ("jax.nn",) for name in tricks})
+    assert set(found) == {"relu", "jitted", "partial"}
+    assert "jax.nn.relu" in found["relu"]
+    assert identity_violations(tricks, {"relu": ("optax",)}) == {}

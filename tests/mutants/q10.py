@@ -216,6 +216,12 @@ def log_softmax(x, axis=-1):
     return x - jnp.max(x, axis, keepdims=True)
 """),
     # forbidden shortcuts
+    Mutant("softmax_rebound_to_upstream", "softmax", "softmax/forbidden", """
+softmax = jax.nn.softmax
+""", status="forbidden"),  # the def stays in the file; the later binding is what runs
+    Mutant("gelu_bound_at_run_time", "gelu", "gelu/forbidden", """
+globals()["ge" + "lu"] = getattr(jax.nn, "ge" + "lu")
+""", status="forbidden"),  # no source reading sees it: the loaded object is jax.nn.gelu
     _forbidden("sigmoid", "jax.nn.sigmoid"),
     _forbidden("relu", "jax.nn.relu"),
     _forbidden("leaky_relu", "jax.nn.leaky_relu"),
