@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -26,16 +28,22 @@ def _squeeze(text: str) -> str:
 
 
 def _bodies(path: Path) -> list[tuple[str, list[str]]]:
-    """(name, normalised code lines) of every function body in a solution file."""
+    """(name, normalised source lines without comments) of every function body in a file."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    comments = {tok.start[0]: tok.start[1]
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT}
     out = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(source)):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = node.body
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
             body = body[1:]  # the docstring
-        lines = [_squeeze(line) for stmt in body for line in ast.unparse(stmt).splitlines()]
-        out.append((node.name, [line for line in lines if line]))
+        rows = [row for stmt in body for row in range(stmt.lineno, stmt.end_lineno + 1)]
+        code = [_squeeze(lines[row - 1][:comments.get(row)]) for row in rows]
+        out.append((node.name, [line for line in code if line]))
     return out
 
 
