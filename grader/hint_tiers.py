@@ -40,8 +40,10 @@ def load(exercise_id: str) -> dict[str, list[str]]:
     """Task -> its hint tiers in order (tier 1 first), from ``qNN.md``; ``{}`` with no file.
 
     Raises ``ValueError`` naming ``file:line`` when the file is malformed: text outside a
-    tier, tier numbers not ``1..n`` in order, an empty tier, a task without tiers, a task
-    named twice, or a code fence left open.
+    tier, a second ``#`` title, a task name that is not a Python identifier, tier numbers
+    not ``1..n`` in order, an empty tier, a task without tiers, a task named twice, or a
+    code fence left open; and ``ValueError`` for an ``exercise_id`` that is not a plain
+    name (no path separators).
     """
     if not _NAME.match(exercise_id):
         raise ValueError(f"not an exercise name: {exercise_id!r}")
@@ -69,7 +71,7 @@ def parse(text: str, where: str = "<hints>") -> dict[str, list[str]]:
             lines = [i for i, text in enumerate(body) if text.strip()]
             if not lines:
                 raise fail(line, f"tier {number} of task {task[0]!r} is empty")
-            tasks[task[0]].append("\n".join(body[lines[0]:lines[-1] + 1]))
+            tasks[task[0]].append("\n".join(body[lines[0] : lines[-1] + 1]))
             tier = None
 
     def close_task():
@@ -91,8 +93,9 @@ def parse(text: str, where: str = "<hints>") -> dict[str, list[str]]:
             if tier is not None:
                 tier[2].append(raw)
             elif raw.strip():
-                place = "before the first '## task'" if task is None else (
-                    f"in task {task[0]!r} before its '### 1'")
+                place = "before the first '## task'"
+                if task is not None:
+                    place = f"in task {task[0]!r} before its '### 1'"
                 raise fail(lineno, f"text {place}")
             continue
         level, title = heading
@@ -114,8 +117,10 @@ def parse(text: str, where: str = "<hints>") -> dict[str, list[str]]:
             close_tier()
             expected = len(tasks[task[0]]) + 1
             if title != str(expected):
-                raise fail(lineno, f"tier heading '### {title}' of task {task[0]!r}: "
-                           f"expected '### {expected}'")
+                raise fail(
+                    lineno,
+                    f"tier heading '### {title}' of task {task[0]!r}: expected '### {expected}'",
+                )
             tier = (expected, lineno, [])
     if fence is not None:
         raise fail(fence[1], "code fence opened here is never closed")
