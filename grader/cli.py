@@ -147,10 +147,17 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("DLCORE_GRADER_SALT"),
         help="instructor mode's secret (default $DLCORE_GRADER_SALT)",
     )
+    p.add_argument("--watch", action="store_true",
+                   help="grade again each time a file of the exercise is saved (Ctrl-C stops)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grader import course
+
+    words = sys.argv[1:] if argv is None else list(argv)
+    if not words or words[0] in course.COMMANDS:  # status (also with no argument), hint, reset
+        return course.main(words)
     args = _parser().parse_args(argv)
     try:
         targets = [t for arg in args.targets for t in resolve(arg, args.exercise)]
@@ -166,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(instructor=args.instructor, salt=args.salt, seed=args.seed,
                    platform=_platform(args), cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, import_timeout=args.import_timeout,
-                   check_timeout=args.check_timeout)
+                   check_timeout=args.check_timeout, progress=_progress(targets, args))
     try:
+        if args.watch:
+            return _watch(targets, args, opts)
         results = _grade_all(targets, args, opts)
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
-    _report(results, args)
+    _report(results, args, opts)
     return 0 if results and all(r.passed and not r.incomplete for r in results) else 1
 
 
@@ -253,15 +262,46 @@ def _grade_one(ex_id, folder, only, args, opts):
     return grade(sub, str(folder), files, opts, display)
 
 
-def _report(results, args) -> None:
-    from grader import report
+def _progress(targets, args):
+    """A progress line on stderr when it is a terminal and gradings run one at a time."""
+    from grader.report import ProgressLine
 
+    one_at_a_time = args.jobs <= 1 or len(targets) == 1
+    return ProgressLine(sys.stderr) if sys.stderr.isatty() and one_at_a_time else None
+
+
+def _watch(targets, args, opts) -> int:
+    from grader import report, watch
+
+    if len(targets) != 1 or args.format != "text":
+        raise UsageError("--watch follows one exercise folder and prints the text report")
+    ex_id, folder, _ = targets[0]
+    files = [Path(folder) / n for n in load_spec(ex_id).files]
+
+    def grade_once(target):
+        try:
+            return _grade_one(*target, args, opts)
+        finally:  # also when interrupted: the next line starts clean
+            if opts.progress is not None:
+                opts.progress.clear()
+
+    return watch.watch(targets[0], files, grade_once, lambda results: _report(results, args, opts),
+                       report.want_color(sys.stdout))
+
+
+def _report(results, args, opts) -> None:
+    from grader import course, report
+
+    if opts.progress is not None:
+        opts.progress.clear()
+    course.record(results, opts)  # the learner's own self-checks only
     if args.format == "json":
         text = report.as_json(results)
     elif args.format == "junit":
         text = report.as_junit(results)
     else:
-        text = report.terminal(results, color=sys.stdout.isatty(), verbose=args.verbose)
+        text = report.terminal(results, color=report.want_color(sys.stdout),
+                               verbose=args.verbose, after=course.after_report(results, opts))
     print(text)
     if args.output:
         Path(args.output).write_text(

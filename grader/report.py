@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from xml.sax.saxutils import escape, quoteattr
 
@@ -35,21 +36,62 @@ def _fmt_score(x: float) -> str:
     return f"{x:g}"
 
 
-def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = False) -> str:
+def want_color(stream) -> bool:
+    """Colours only on a terminal, and never when ``NO_COLOR`` is set (no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+class ProgressLine:
+    """``q13: 12/29 checks``, rewritten in place on a terminal while checks run."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.shown = False
+
+    def __call__(self, exercise: str, done: int, total: int) -> None:
+        self.stream.write(f"\r\x1b[2K{exercise}: {done}/{total} checks")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self.shown = False
+
+
+def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = False,
+             after: list[list[str]] | None = None) -> str:
+    """The human report. A fully passing exercise gets one summary line instead of a line
+    per check, unless ``verbose``; ``after[i]`` are lines printed below result ``i``."""
     paint = (lambda s, c: f"\x1b[{c}m{s}\x1b[0m") if color else (lambda s, c: s)
     lines = []
-    for ex in results:
+    for i, ex in enumerate(results):
         lines.append(paint(f"{ex.exercise} {ex.title}", "1") + f"  ({clean(ex.path)})")
         common = _shared_failure(ex)
+        tasks = list(dict.fromkeys(c.task for c in ex.checks))
         if common is not None:  # one mistake (a syntax error, a bad import) fails everything
             c = common
             lines.append(f"  {paint(_LABEL.get(c.status, c.status.upper()), '31')}"
                          f"{' ' * (9 - len(_LABEL.get(c.status, c.status)))} all "
                          f"{len(ex.checks)} checks:")
             lines += _detail(c)
+        elif ex.passed and not verbose and not ex.incomplete:
+            what = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks"
+            lines.append(f"  {paint('PASS', '32')}      all {len(ex.checks)} checks of {what} "
+                         "pass (-v lists them)")
+            for task in tasks:
+                if ex.task_output.get(task):
+                    lines += _output_lines(task, ex.task_output[task])
         else:
-            for task in dict.fromkeys(c.task for c in ex.checks):
+            tiers = _hinted_tasks(ex.exercise)
+            for task in tasks:
                 lines += _task_lines(ex, task, paint, verbose)
+                mine = [c for c in ex.checks if c.task == task]
+                if task in tiers and any(c.status not in ("pass", "not_implemented")
+                                         for c in mine):
+                    lines.append(f"            more help: python -m grader hint {ex.exercise} "
+                                 f"{task}")
         if ex.task_output.get("(import)"):
             lines += _output_lines("(import)", ex.task_output["(import)"])
         lines.append(_score_line(ex))
@@ -59,6 +101,8 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
         if verbose and not any(n.startswith("worker confinement") for n in notes):
             notes.append(f"worker confinement: {ex.confinement}")
         lines += [f"  note: {clean(n)}" for n in notes]
+        if after and i < len(after):
+            lines += after[i]
         lines.append("")
     if len(results) > 1:
         total = sum(r.score for r in results)
@@ -68,6 +112,16 @@ def terminal(results: list[ExerciseResult], *, color: bool, verbose: bool = Fals
             f"total {_fmt_score(total)}/{_fmt_score(out_of)}: {ok} of {len(results)} exercises pass"
         )
     return "\n".join(lines)
+
+
+def _hinted_tasks(exercise: str) -> set[str]:
+    """The tasks of an exercise that have hint tiers (none when its hint file is broken)."""
+    from grader import hint_tiers
+
+    try:
+        return {t for t, tiers in hint_tiers.load(exercise).items() if tiers}
+    except (ValueError, OSError):
+        return set()
 
 
 def _shared_failure(ex):

@@ -18,6 +18,7 @@ import difflib
 import os
 import time
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,6 +45,8 @@ class Options:
     salt: str | None = None
     confine: bool = True  # OS limits and, as root, an unprivileged user for the worker
     check_timeout: float | None = None  # a fixed deadline per check, instead of the default
+    # called as (exercise, checks decided, checks in all) while results come in
+    progress: Callable[[str, int, int], None] | None = None
 
     @property
     def input_seed(self) -> int:
@@ -153,6 +156,7 @@ def _syntax_error(files, contents):
 
 
 def _grade_all(spec, session, cases, refs, violations, files, found) -> None:
+    session.tick(found)
     try:
         ready = session.wait_ready()
     except WorkerGone as e:
@@ -174,6 +178,7 @@ def _grade_all(spec, session, cases, refs, violations, files, found) -> None:
                 runnable.append(check)
         if runnable:
             fatal = _run_task(session, task, runnable, cases, refs, found, broken) or fatal
+        session.tick(found)
 
 
 def _not_runnable(check, session, violations, refs, broken, files):
@@ -219,6 +224,7 @@ def _run_task(session, task, checks, cases, refs, found, broken):
         session.add_output(task, header.get("output"))
         found[check.id] = verdicts.judge(check, cases[check.id], refs.outputs.get(check.id),
                                          header, got, time.monotonic() - t0)
+        session.tick(found)
         if found[check.id].status == "tamper":
             session.stop()
             why = ("tamper", "grading stopped after tampering: " + found[check.id].message)
@@ -289,6 +295,11 @@ class _Session:
         self.outputs: list[str] = []
         self.task_output: dict[str, str] = {}
         self.left_behind = 0
+
+    def tick(self, found: dict) -> None:
+        """Tells ``opts.progress`` how many checks are decided so far."""
+        if self.opts.progress is not None:
+            self.opts.progress(self.spec.id, len(found), len(self.spec.checks))
 
     def remaining(self) -> float:
         return max(self.end - time.monotonic(), 1.0)
