@@ -406,10 +406,12 @@ class Summary:
 
 
 def _failing(by_student: dict[str, list[ExerciseResult]]) -> list[Failing]:
+    """Each check some student failed: how many students, and the way most of them did."""
     order: dict[tuple[str, str], int] = {}
     names: dict[tuple[str, str], str] = {}
-    ways: dict[tuple[str, str], dict[tuple[str, str], list[str]]] = {}
-    for rs in by_student.values():
+    # check -> (status, normalised message) -> {student: that student's message}
+    ways: dict[tuple[str, str], dict[tuple[str, str], dict[str, str]]] = {}
+    for student, rs in by_student.items():
         for r in rs:
             for c in r.checks:
                 key = (r.exercise, c.id)
@@ -418,15 +420,16 @@ def _failing(by_student: dict[str, list[ExerciseResult]]) -> list[Failing]:
                 if c.status != "pass":
                     text = c.message.replace(r.path, "<submission>") if r.path else c.message
                     how = ways.setdefault(key, {})
-                    how.setdefault((c.status, normalise(c.message, r.path)), []).append(text)
+                    how.setdefault((c.status, normalise(c.message, r.path)), {}).setdefault(
+                        student, text)
     out = []
     for key, how in sorted(ways.items(), key=lambda kv: order[kv[0]]):
         (status, _), examples = max(how.items(), key=lambda kv: len(kv[1]))
-        first = report.clean((examples[0].strip().splitlines() or [""])[0])
+        first = report.clean((next(iter(examples.values())).strip().splitlines() or [""])[0])
         if len(first) > 200:
             first = first[:first.rfind(" ", 0, 200) if " " in first[:200] else 200] + " ..."
-        out.append(Failing(names[key], sum(len(v) for v in how.values()), status,
-                           len(examples), first))
+        failed = len({s for students in how.values() for s in students})
+        out.append(Failing(names[key], failed, status, len(examples), first))
     out.sort(key=lambda f: -f.failed)  # stable: checks failed equally often keep spec order
     return out
 
@@ -443,6 +446,7 @@ def _plot(path: Path, summary: Summary) -> Path | None:
     """A bar chart of the score distribution, when matplotlib is installed."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     bands = list(reversed(summary.histogram()))
@@ -451,6 +455,7 @@ def _plot(path: Path, summary: Summary) -> Path | None:
     ax.bar([b for b, _ in bands], [k for _, k in bands], color="#48a")
     ax.set_xlabel("score")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{len(summary.students)} students")
     ax.tick_params(axis="x", labelrotation=45)
     fig.tight_layout()
