@@ -9,12 +9,16 @@ a fresh process three ways, with a fresh cache folder each repeat:
 - warm: the same files again.
 Then the course (``python -m grader solutions/``, every exercise in one command, warm
 references) and a class: N different submissions of q10 (each with a distinct harmless
-edit) graded with ``--jobs 2`` and ``--instructor``.
+edit) graded with ``--jobs 2`` and ``--instructor``. With ``--class-mutants`` each student
+of the class has a different known mistake instead (a mutant of tests/mutants/q10.py spliced
+into a copy of the solution), so the class is graded as a real one is: failures, errors
+under jit, forbidden calls; ``--class-only`` times only the class, once per ``--jobs`` value.
 
 Targets (issue 13): edit <= 2 s and <= 2x the floor for exercises without a training check,
 cold <= 6 s, a class of 30 q10 submissions <= 45 s on 2 cores.
 
     python benchmarks/grading_latency.py [q05 q10 ...] [--repeat 3] [--class-size 30]
+    python benchmarks/grading_latency.py --class-only --class-mutants --jobs 1 2
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ def floor(repeat: int) -> float:
     return statistics.median(_timed([sys.executable, "-c", FLOOR])[0] for _ in range(repeat))
 
 
-def _grade(target: str, cache: str, *extra: str) -> float:
+def _grade(target: str, cache: str, *extra: str, failing: bool = False) -> float:
     seconds, proc = _timed([sys.executable, "-m", "grader", target, "--cache-dir", cache, *extra])
-    if proc.returncode != 0:
+    if proc.returncode != (1 if failing else 0):
         raise SystemExit(f"{target}: did not pass:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
     return seconds
 
@@ -88,15 +92,39 @@ def course_time(cache: str) -> float:
     return _grade("solutions", cache)
 
 
-def class_time(size: int, jobs: int) -> float:
+def _mutants() -> list:
+    import importlib.util
+
+    path = ROOT / "tests" / "mutants" / "q10.py"
+    spec = importlib.util.spec_from_file_location("q10_mutants", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MUTANTS
+
+
+def class_time(size: int, jobs: int, mutants: bool = False) -> float:
+    """Seconds to grade a class of ``size`` different q10 submissions, fresh caches."""
     with tempfile.TemporaryDirectory() as tmp:
+        pool = _mutants() if mutants else []
         for n in range(size):
             folder = Path(tmp) / "class" / f"student{n:02d}" / "q10"
             shutil.copytree(ROOT / "solutions" / "q10", folder)
-            _edit(folder, n + 1)
+            if pool:  # spread over the mutants: every student makes a different mistake
+                from tests.grading import splice
+
+                path = folder / "activations.py"
+                path.write_text(splice(path.read_text(), pool[n * len(pool) // size].code))
+            else:
+                _edit(folder, n + 1)
         cache = str(Path(tmp) / "cache")
+        out = Path(tmp) / "out"
         env_salt = ["--instructor", "--salt", "benchmark-salt"]
-        return _grade(str(Path(tmp) / "class"), cache, "--jobs", str(jobs), *env_salt)
+        seconds = _grade(str(Path(tmp) / "class"), cache, "--jobs", str(jobs), *env_salt,
+                         "--output-dir", str(out), failing=bool(pool))
+        rows = (out / "gradebook.csv").read_text().splitlines()[1:]
+        if len(rows) != size:
+            raise SystemExit(f"class: {len(rows)} gradebook rows for {size} students")
+        return seconds
 
 
 def main() -> None:
@@ -106,8 +134,13 @@ def main() -> None:
     p.add_argument("exercises", nargs="*")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--class-size", type=int, default=30)
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, nargs="+", default=[2])
+    p.add_argument("--class-mutants", action="store_true",
+                   help="each student of the class has a different mutant of q10")
+    p.add_argument("--class-only", action="store_true", help="time only the class")
     args = p.parse_args()
+    if args.class_only:
+        return _classes(args)
     names = args.exercises or available_exercises()
     base = floor(args.repeat)
     print(f"floor (python + import jax + one jit): {base:.2f} s\n")
@@ -123,9 +156,20 @@ def main() -> None:
     n = len(available_exercises())
     print(f"\ncourse: python -m grader solutions/ ({n} exercises, warm): {course:.1f} s; "
           f"projected to 28: {course / n * 28:.0f} s")
-    klass = class_time(args.class_size, args.jobs)
-    print(f"class: {args.class_size} different q10 submissions, --jobs {args.jobs}, instructor "
-          f"mode: {klass:.1f} s ({klass / args.class_size:.2f} s each)")
+    _classes(args)
+
+
+def _classes(args) -> None:
+    import os
+
+    what = "mutants of" if args.class_mutants else "edits of"
+    for jobs in args.jobs:
+        load = os.getloadavg()[0]
+        klass = class_time(args.class_size, jobs, args.class_mutants)
+        print(f"class: {args.class_size} different q10 submissions ({what} the solution), "
+              f"--jobs {jobs}, instructor mode: {klass:.1f} s ({klass / args.class_size:.2f} s "
+              f"each; load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+              "cores)", flush=True)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         "holding several qNN folders",
     )
     p.add_argument("--format", choices=("text", "json", "junit"), default="text")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="grade N submissions at a time (a class folder)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="grade N submissions at a time (default: one per core when there "
+                   "are several, as in a class folder)")
+    p.add_argument("--output-dir", metavar="DIR",
+                   help="write one Gradescope results.json per student (DIR/<student>/), "
+                   "gradebook.csv, junit.xml and a class report (report.md, report.html)")
     p.add_argument("--exercise", metavar="QNN",
                    help="grade TARGET as this exercise, whatever its folder is called")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE too")
@@ -155,17 +159,32 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from grader import course
 
-    words = sys.argv[1:] if argv is None else list(argv)
-    if not words or words[0] in course.COMMANDS:  # status (also with no argument), hint, reset
-        return course.main(words)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in course.COMMANDS:  # status (also with no argument), hint, reset
+        return course.main(argv)
+    if argv[:1] == ["autograder"]:
+        from grader.autograder import main as autograder
+
+        return autograder(argv[1:])
     args = _parser().parse_args(argv)
+    from grader import classroom
+
     try:
-        targets = [t for arg in args.targets for t in resolve(arg, args.exercise)]
+        found = [(arg, t) for arg in args.targets for t in resolve(arg, args.exercise)]
+        roster = classroom.roster(found)
+        targets = roster.targets
         argv_seen = sys.argv[1:] if argv is None else argv
         _check_options(args, any(a.split("=")[0] == "--salt" for a in argv_seen))
+        out_dir = _output_dir(args, roster)
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
+    for note in roster.notes:
+        print(f"grader: {note}", file=sys.stderr)
+    if args.jobs is None:
+        args.jobs = classroom.default_jobs(len(targets))
+    args.progress = classroom.Progress(len(targets), roster.students) if len(targets) > 1 \
+        else None
     from grader.confine import become_subreaper
 
     become_subreaper()  # daemons a submission detaches come back to us, to be killed
@@ -181,7 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
+    finally:
+        if args.progress is not None:
+            args.progress.close()
     _report(results, args, opts)
+    if out_dir is not None:
+        try:
+            written = classroom.write_outputs(out_dir, results, roster)
+        except OSError as e:
+            print(f"grader: could not write to --output-dir {args.output_dir}: {e}",
+                  file=sys.stderr)
+            return 2
+        print(f"wrote {len(written)} files to {args.output_dir}", file=sys.stderr)
     return 0 if results and all(r.passed and not r.incomplete for r in results) else 1
 
 
@@ -190,8 +220,8 @@ def _grade_all(targets, args, opts) -> list:
     references exist (its first submission computes them)."""
     if args.jobs <= 1 or len(targets) == 1:
         results = []
-        for target in targets:
-            results.append(_grade_one(*target, args, opts))
+        for n in range(len(targets)):
+            results.append(_graded(n, targets, args, opts))
             if results[-1].incomplete:
                 break
         return results
@@ -205,10 +235,10 @@ def _grade_all(targets, args, opts) -> list:
         first.setdefault(ex_id, n)
     try:
         for n in first.values():
-            results[n] = _grade_one(*targets[n], args, opts)
+            results[n] = _graded(n, targets, args, opts)
         rest = [n for n in range(len(targets)) if results[n] is None]
         with ThreadPoolExecutor(args.jobs) as pool:
-            futures = {n: pool.submit(_grade_one, *targets[n], args, opts) for n in rest}
+            futures = {n: pool.submit(_graded, n, targets, args, opts) for n in rest}
             for n, fut in futures.items():
                 results[n] = fut.result()
     except KeyboardInterrupt:
@@ -218,6 +248,24 @@ def _grade_all(targets, args, opts) -> list:
             r.incomplete = True
         return done
     return results
+
+
+def _graded(n, targets, args, opts):
+    result = _grade_one(*targets[n], args, opts)
+    return result if args.progress is None else args.progress.done(result, n)
+
+
+def _output_dir(args, roster):
+    """``--output-dir`` checked before any grading (``None`` without it)."""
+    if not args.output_dir:
+        return None
+    from grader import classroom
+
+    try:
+        roster.check_names()
+        return classroom.check_output_dir(args.output_dir, args.targets)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _interrupt(signum, frame):
@@ -263,11 +311,11 @@ def _grade_one(ex_id, folder, only, args, opts):
 
 
 def _progress(targets, args):
-    """A progress line on stderr when it is a terminal and gradings run one at a time."""
+    """A progress line of checks on stderr when it is a terminal and one submission is
+    graded (a class has its own line: submissions done, time left)."""
     from grader.report import ProgressLine
 
-    one_at_a_time = args.jobs <= 1 or len(targets) == 1
-    return ProgressLine(sys.stderr) if sys.stderr.isatty() and one_at_a_time else None
+    return ProgressLine(sys.stderr) if sys.stderr.isatty() and len(targets) == 1 else None
 
 
 def _watch(targets, args, opts) -> int:

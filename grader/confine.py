@@ -254,9 +254,11 @@ def _proc_stat(pid: int):
         return None
 
 
-def sweep(worker_pid: int, started_after: int | None = None, rounds: int = 20) -> int:
+def sweep(worker_pid: int, started_after: int | None = None, rounds: int = 20,
+          spare: frozenset = frozenset()) -> int:
     """Kills every process left from a worker: its session, its process group, and orphans
-    reparented to this (subreaper) process since the worker started. Returns how many."""
+    reparented to this (subreaper) process since the worker started, except the ``spare``
+    pids (other workers of this process, running alongside). Returns how many."""
     if not os.path.isdir("/proc"):
         try:
             os.killpg(worker_pid, signal.SIGKILL)
@@ -275,7 +277,8 @@ def sweep(worker_pid: int, started_after: int | None = None, rounds: int = 20) -
                 continue
             ppid, pgrp, sid, start = st
             ours = sid == worker_pid or pgrp == worker_pid or pid == worker_pid
-            orphan = ppid == me and started_after is not None and start >= started_after
+            orphan = (ppid == me and started_after is not None and start >= started_after
+                      and pid not in spare)
             if ours or orphan:
                 found.append(pid)
         if not found:

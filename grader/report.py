@@ -270,3 +270,27 @@ def as_junit(results: list[ExerciseResult]) -> str:
         parts.append("  </testsuite>")
     parts.append("</testsuites>")
     return "\n".join(parts)
+
+
+def as_junit_students(pairs: list[tuple[str, ExerciseResult]]) -> str:
+    """JUnit XML for a class: one testsuite per student and exercise, named
+    ``<student> <exercise> <title>``; test cases are classed ``<student>.<exercise>.<task>``."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
+    for student, ex in pairs:
+        fails = sum(c.status != "pass" for c in ex.checks)
+        parts.append(
+            f"  <testsuite name={quoteattr(clean(f'{student} {ex.exercise} {ex.title}'))} "
+            f'tests="{len(ex.checks)}" failures="{fails}" time="{ex.seconds:.3f}">'
+        )
+        for c in ex.checks:
+            attrs = (f"classname={quoteattr(clean(f'{student}.{ex.exercise}.{c.task}'))} "
+                     f'name={quoteattr(clean(c.name))} time="{c.seconds:.3f}"')
+            if c.status == "pass":
+                parts.append(f"    <testcase {attrs}/>")
+            else:
+                body = escape(clean(c.message + (f"\nhint: {c.hint}" if c.hint else "")))
+                parts.append(f"    <testcase {attrs}><failure type={quoteattr(c.status)} "
+                             f"message={quoteattr(c.status)}>{body}</failure></testcase>")
+        parts.append("  </testsuite>")
+    parts.append("</testsuites>")
+    return "\n".join(parts)

@@ -68,6 +68,12 @@ class _Output:
 
 
 LIVE: set = set()  # workers not yet closed, so an interrupted class run can kill them all
+# Pids of the workers now running. Several gradings at once (``--jobs``) share this parent,
+# so a sweep for leftovers must not take a sibling worker, which is also a child started
+# after its own worker, for an orphan; the lock keeps a worker from starting unlisted
+# while a sweep looks.
+_RUNNING: set = set()
+_SPAWN = threading.Lock()
 
 
 def kill_all() -> None:
@@ -111,16 +117,18 @@ class Worker:
             **jaxconfig.environment(devices, platform),
         }
         self.started = confine_mod.start_ticks()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", WORKER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(cmd_r, res_w),
-            start_new_session=True,
-            env=env,
-            cwd=home,
-        )
+        with _SPAWN:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", WORKER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(cmd_r, res_w),
+                start_new_session=True,
+                env=env,
+                cwd=home,
+            )
+            _RUNNING.add(self.proc.pid)
         os.close(cmd_r)
         os.close(res_w)
         self.output = _Output(self.proc.stdout)
@@ -284,7 +292,10 @@ class Worker:
         except subprocess.TimeoutExpired:
             pass
         # daemons the learner started in a new session were reparented to us: kill them too
-        self.left_behind += confine_mod.sweep(self.proc.pid, self.started)
+        with _SPAWN:
+            _RUNNING.discard(self.proc.pid)
+            self.left_behind += confine_mod.sweep(self.proc.pid, self.started,
+                                                  spare=frozenset(_RUNNING))
 
     def close(self) -> None:
         LIVE.discard(self)
