@@ -56,6 +56,11 @@ class WorkerCache:
     learner's edit then recompiles only the programs whose code changed, and what a
     submission can spoil is still only its own folder's cache. Instructor mode keys by the
     files' contents, so no two students ever share a cache.
+
+    Self-check gradings are also seeded with what the trusted parent compiled (references
+    and probe scaffolding are the same programs in the worker): a first grading then
+    compiles mostly the learner's own code. The seeded entries are links the worker cannot
+    write through (as root, it runs as another user).
     """
 
     def __init__(self, opts, exercise: str, sources: list[bytes], run_as: int | None,
@@ -75,12 +80,20 @@ class WorkerCache:
         self.run_as = run_as
         self.path = tempfile.mkdtemp(prefix="dlcore-xla-")
         seeded = set()
-        if self.published.is_dir():
-            for entry in os.scandir(self.published):
+        sources = [self.published]
+        if folder is not None:
+            # self-check: also the programs the trusted parent compiled (the references and
+            # the probes' scaffolding, identical in the worker whatever the learner wrote).
+            # Never in instructor mode: a parent program may hold salted inputs as constants.
+            sources.append(cache_root(opts) / "xla-parent")
+        for src in sources:
+            if not src.is_dir():
+                continue
+            for entry in os.scandir(src):
                 # only the executables: JAX rewrites an entry's "-atime" file on every hit,
                 # which a read-only link would refuse (and the hit would then be lost)
                 if (_CACHE_ENTRY.match(entry.name) and entry.name.endswith("-cache")
-                        and entry.is_file(follow_symlinks=False)):
+                        and entry.name not in seeded and entry.is_file(follow_symlinks=False)):
                     target = os.path.join(self.path, entry.name)
                     try:
                         os.link(entry.path, target)  # read-only to the worker: not its file
