@@ -36,7 +36,7 @@ def _params(kind):
         for i, group in enumerate(rounds(load_spec(ex), items)):
             # one exercise's gradings in one xdist worker: its references are computed once
             out.append(pytest.param(ex, group, id=f"{ex}-{i}-" + "+".join(m.name for m in group),
-                                    marks=pytest.mark.xdist_group(ex)))
+                                    marks=[pytest.mark.xdist_group(ex), pytest.mark.exercise]))
     return out
 
 
