@@ -254,6 +254,16 @@ def _proc_stat(pid: int):
         return None
 
 
+def _kill(pids, killed: set) -> None:
+    """SIGKILL each pid; those that could be signalled go into ``killed``."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        except OSError:
+            pass
+
+
 def sweep(worker_pid: int, started_after: int | None = None, rounds: int = 20,
           spare: frozenset = frozenset()) -> int:
     """Kills every process left from a worker: its session, its process group, and orphans
@@ -283,12 +293,7 @@ def sweep(worker_pid: int, started_after: int | None = None, rounds: int = 20,
                 found.append(pid)
         if not found:
             break
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-            except OSError:
-                pass
+        _kill(found, killed)
         for pid in found:
             try:
                 os.waitpid(pid, os.WNOHANG)
@@ -319,12 +324,7 @@ def reap_forks(rounds: int = 50) -> int:
             st = _proc_stat(int(name))
             if st is not None and (st[1] == group or st[0] == me):
                 found.append(int(name))
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-            except OSError:
-                pass
+        _kill(found, killed)
         while True:  # zombies count against the limit until reaped
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
