@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from grader import confine, references, verdicts
+from grader import confine, profile, references, verdicts
 from grader.forbidden import find_violations
 from grader.judge import set_backend
 from grader.results import CheckResult, ExerciseResult
@@ -92,11 +92,17 @@ def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
         result.seconds = time.monotonic() - t_start
         return result
     session = _Session(spec, files, opts, contents, time.monotonic() + opts.exercise_timeout)
+    timeline = session.timeline
+    if timeline:
+        timeline.t0 = t_start
+        timeline.mark("static phase done")
     session.start()  # the worker imports JAX while the parent builds inputs and references
     found: dict[str, CheckResult] = {}
     try:
         cases = build_cases(spec, opts.input_seed)
+        timeline and timeline.mark("cases built")
         refs = references.compute(spec, cases, opts)
+        timeline and timeline.mark("references ready")
         set_backend(refs.backend)
         result.backend = refs.backend
         _grade_all(spec, session, cases, refs, violations, files, found)
@@ -108,6 +114,10 @@ def grade(spec: Exercise, folder: str, files: list[str], opts: Options,
                                                       "interrupted") for c in spec.checks]
     verdicts.stubs_earn_nothing(result)
     _finish(result, session, opts, t_start)
+    if timeline:
+        timeline.worker(session.ready, session.headers)
+        timeline.mark("graded")
+        timeline.print()
     return result
 
 
@@ -295,6 +305,8 @@ class _Session:
         self.outputs: list[str] = []
         self.task_output: dict[str, str] = {}
         self.left_behind = 0
+        self.timeline = profile.Timeline(f"{spec.id} {files[0]}") if profile.ENABLED else None
+        self.headers: list[dict] = []  # the worker's result headers, for the profile
 
     def tick(self, found: dict) -> None:
         """Tells ``opts.progress`` how many checks are decided so far."""
@@ -313,6 +325,7 @@ class _Session:
             folder = None if self.opts.instructor else os.path.dirname(self.files[0])
             self.wcache = references.WorkerCache(self.opts, self.spec.id, self.contents,
                                                  plan.get("run_as"), folder)
+        self.timeline and self.timeline.mark("parent: worker spawned")
         self.worker = Worker(self.spec.module or self.spec.id, self.files,
                              platform=self.opts.platform,
                              cache_dir=self.wcache.path if self.wcache else None,
@@ -329,6 +342,7 @@ class _Session:
                              " s: move heavy work out of module level into functions")
             raise
         self.ready = header
+        self.timeline and self.timeline.mark("parent: worker ready")
         self.add_output("(import)", header.get("output"))
         return header
 
@@ -342,7 +356,11 @@ class _Session:
                           "cases": skeleton}, arrays)
 
     def receive(self, check, wait):
-        return self.worker.receive(min(wait, self.remaining()), "result", check.id)
+        header, arrays = self.worker.receive(min(wait, self.remaining()), "result", check.id)
+        if self.timeline:
+            self.headers.append(header)
+            self.timeline.mark(f"parent: {check.id} received")
+        return header, arrays
 
     def add_output(self, task, text):
         if not text or not isinstance(text, str):

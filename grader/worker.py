@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+_STARTED = time.monotonic()
 _BLOCKED = ("dlcore", "solutions", "grader", "exercises")
 
 
@@ -200,12 +201,18 @@ class _SiblingLoader:
 
 
 def main() -> None:
-    cfg = _bootstrap()
+    run(_bootstrap())
+
+
+def run(cfg: dict) -> None:
+    """The worker's life, from its configuration (spawned: read from stdin; forked by
+    ``grader.forkserver``: handed over by the server)."""
     sources = _read_sources(cfg["files"])
     from grader import confine
 
     confinement = confine.apply_in_worker({**(cfg.get("confine") or {}),
                                            "parent": cfg.get("parent")})
+    phases = {"started": _STARTED, "confined": time.monotonic()}
     import numpy as np
 
     from grader import jaxconfig, protocol
@@ -227,6 +234,11 @@ def main() -> None:
 
     jax = jaxconfig.configure(platform=cfg.get("platform") or None,
                               cache_dir=cfg.get("cache_dir"), devices=cfg.get("devices", 1))
+    phases["JAX imported"] = time.monotonic()
+    from grader.profile import CompileCounter
+
+    _Grader.compiles = CompileCounter()
+    _Grader.compiles.install(jax)
     # everything of the grader's that the worker runs, imported before the blocker goes in
     from grader import execute, forbidden, hints, wire
     from grader.spec import Case, load_spec
@@ -237,6 +249,7 @@ def main() -> None:
 
     _Grader.OutputMismatch = OutputMismatch
     exercise = load_spec(cfg["exercise"])
+    phases["spec loaded"] = time.monotonic()
     blocker = _ImportBlocker()
     for mod in [m for m in sys.modules if m.split(".")[0] in _BLOCKED]:
         del sys.modules[mod]
@@ -259,7 +272,9 @@ def main() -> None:
         obj = namespace.get(task)
         tasks[task] = "missing" if obj is None else ("ok" if callable(obj) else "not_callable")
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # until a task runs
-    send({"type": "ready", "tasks": tasks, "confinement": confinement,
+    phases["learner imported"] = time.monotonic()
+    send({"type": "ready", "profile": phases, **_Grader.compiles.take(), "tasks": tasks,
+          "confinement": confinement,
           "load_errors": load_errors, "tamper": guard.tamper(), "forbidden": upstream,
           "import_seconds": import_seconds, "backend": jax.default_backend(),
           "devices": jax.device_count(), "output": capture.take()})
@@ -298,7 +313,7 @@ class _Grader:
     """The grader modules the worker uses, held here once imported (before the import
     blocker goes in): learner code cannot import them itself."""
 
-    execute = hints = protocol = wire = Case = forbidden = None
+    execute = hints = protocol = wire = Case = forbidden = compiles = None
     OutputMismatch: type = Exception
 
 
@@ -377,6 +392,7 @@ def _run_checks(todo, cases, send, fns, guard, capture, files) -> None:
                     "message": reason or guard.refused()}
             arrays = None
         head["seconds"] = time.perf_counter() - t0
+        head.update(_Grader.compiles.take())
         head["output"] = capture.take()
         send(head, arrays if head.get("status") == "ok" else None)
 
