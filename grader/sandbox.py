@@ -7,6 +7,7 @@ import os
 import secrets
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from grader import confine as confine_mod
 from grader import jaxconfig, protocol
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
+FORKSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forkserver.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT_CAP = 64 * 1024
 
@@ -81,6 +83,152 @@ def kill_all() -> None:
         worker.kill()
 
 
+class _Served:
+    """A worker forked by the fork server, with the part of ``subprocess.Popen`` the grader
+    uses: ``stdout``, ``wait``, ``returncode``. The server sends its pid, then its exit."""
+
+    def __init__(self, conn, out_r: int):
+        self.conn = conn
+        self.stdout = os.fdopen(out_r, "rb")
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self._swept = 0
+        self._buf = b""
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            if b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                try:
+                    msg = json.loads(line)
+                    if "pid" in msg:
+                        self.pid = int(msg["pid"])
+                    else:
+                        self.returncode, self._swept = int(msg["exit"]), int(msg["swept"])
+                except (ValueError, KeyError, TypeError):
+                    pass
+                continue
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired("worker", timeout)
+            ready, _, _ = select.select([self.conn], [], [], left)
+            if not ready:
+                continue
+            chunk = self.conn.recv(4096)
+            if not chunk:  # the server is gone, and with it the worker (PR_SET_PDEATHSIG)
+                self.returncode = -signal.SIGKILL
+                break
+            self._buf += chunk
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                self.conn.send(b"K")
+            except OSError:
+                pass
+
+    def take_swept(self) -> int:
+        n, self._swept = self._swept, 0
+        return n
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _Server:
+    """The grader's fork server (``grader/forkserver.py``), one per grader process. It is
+    not waited for: requests queue on its socket while it imports JAX, and the parent goes
+    on (computing references, say) meanwhile, as it did while a spawned worker started."""
+
+    def __init__(self):
+        self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               **jaxconfig.environment(1, None)}
+        if os.environ.get("TMPDIR"):
+            # unused by the server (each worker gets its own); it shows in what
+            # /proc/PID/environ says of every process forked from it, as a spawned worker's
+            # TMPDIR does: what an operator (or a test) traces a leftover process back by
+            env["TMPDIR"] = os.environ["TMPDIR"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", FORKSERVER, str(theirs.fileno()), ROOT],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),), env=env, cwd="/", start_new_session=True)
+        _RUNNING.add(self.proc.pid)  # never taken for a worker's leftover by a sweep
+        theirs.close()
+        self.lock = threading.Lock()
+        self.dead = False
+
+    def fork(self, req: dict, fds: tuple[int, int]) -> _Served | None:
+        """A new worker for ``req`` (its env, home and configuration), or None when the
+        server is gone (the caller spawns one instead)."""
+        mine, theirs = socket.socketpair()
+        cfg_r, cfg_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            with self.lock:
+                socket.send_fds(self.ctl, [b"fork"], [theirs.fileno(), cfg_r, *fds, out_w])
+        except OSError:
+            self.dead = True
+            for fd in (cfg_r, cfg_w, out_r, out_w):
+                os.close(fd)
+            mine.close()
+            return None
+        finally:
+            theirs.close()
+        os.close(cfg_r)
+        os.close(out_w)
+        data = (json.dumps(req) + "\n").encode()
+        # a thread, since the worker reads it only once forked (the pipe holds 64 KiB)
+        threading.Thread(target=_write_all, args=(cfg_w, data), daemon=True).start()
+        return _Served(mine, out_r)
+
+    def close(self) -> None:
+        self.ctl.close()  # the server kills its workers and leaves
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        _RUNNING.discard(self.proc.pid)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError:
+        pass
+
+
+_SERVER: list = []  # the fork server once started; [None] where it cannot run
+_SERVER_LOCK = threading.Lock()
+
+
+def _server() -> _Server | None:
+    """The fork server, started on first use; None where there is none (not Linux, or
+    ``DLCORE_GRADER_FORKSERVER=0``) or it failed to start (workers are spawned then)."""
+    with _SERVER_LOCK:
+        if not _SERVER:
+            usable = (sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+                      and os.environ.get("DLCORE_GRADER_FORKSERVER", "1") != "0")
+            try:
+                _SERVER.append(_Server() if usable else None)
+            except OSError:
+                _SERVER.append(None)
+        server = _SERVER[0]
+        return None if server is None or server.dead else server
+
+
+def stop_server() -> None:
+    """Ends the fork server (it is also gone with this process)."""
+    with _SERVER_LOCK:
+        if _SERVER and _SERVER[0] is not None:
+            _SERVER[0].close()
+        _SERVER.clear()
+
+
 class Worker:
     """One worker process grading one exercise's files.
 
@@ -117,21 +265,6 @@ class Worker:
             **jaxconfig.environment(devices, platform),
         }
         self.started = confine_mod.start_ticks()
-        with _SPAWN:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", WORKER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(cmd_r, res_w),
-                start_new_session=True,
-                env=env,
-                cwd=home,
-            )
-            _RUNNING.add(self.proc.pid)
-        os.close(cmd_r)
-        os.close(res_w)
-        self.output = _Output(self.proc.stdout)
         cfg = {
             "nonce": self.nonce,
             "cmd_fd": cmd_r,
@@ -146,14 +279,41 @@ class Worker:
             "devices": devices,
             "data": {k: v.hex() for k, v in (data or {}).items()},
         }
-        try:
-            self.proc.stdin.write((json.dumps(cfg) + "\n").encode())
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        server = _server()
+        self.proc = None
+        if server is not None:
+            self.proc = server.fork({"env": env, "home": home, "cfg": cfg},
+                                    (cmd_r, res_w))
+        if self.proc is None:
+            self.proc = self._spawn(env, home, cfg, cmd_r, res_w)
+        os.close(cmd_r)
+        os.close(res_w)
+        self.output = _Output(self.proc.stdout)
         self._buf = b""
         self.left_behind = 0
         LIVE.add(self)
+
+    @staticmethod
+    def _spawn(env, home, cfg, cmd_r, res_w):
+        """A fresh ``python -I grader/worker.py`` (where no fork server runs)."""
+        with _SPAWN:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", WORKER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(cmd_r, res_w),
+                start_new_session=True,
+                env=env,
+                cwd=home,
+            )
+            _RUNNING.add(proc.pid)
+        try:
+            proc.stdin.write((json.dumps(cfg) + "\n").encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        return proc
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -283,6 +443,14 @@ class Worker:
             raise self._death() from None
 
     def kill(self) -> None:
+        if isinstance(self.proc, _Served):
+            self.proc.kill()  # the server kills it, reaps it and sweeps what it left
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.left_behind += self.proc.take_swept()
+            return
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -298,18 +466,16 @@ class Worker:
                                                   spare=frozenset(_RUNNING))
 
     def close(self) -> None:
+        """Ends the worker at once: it has sent every result the parent asked for, JAX wrote
+        its cache entries when it compiled them, and an orderly interpreter shutdown (about
+        0.2 s with JAX loaded, plus any atexit handler a submission registered) would only
+        make the learner wait."""
         LIVE.discard(self)
-        try:
-            self.send({"type": "exit"})
-        except WorkerGone:
-            pass
-        try:
-            self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
         self.output.text(join=2.0)
         self.proc.stdout.close()
+        if isinstance(self.proc, _Served):
+            self.proc.close()
         for fd in (self.cmd_w, self.res_r):
             try:
                 os.close(fd)

@@ -89,6 +89,34 @@ def _workers_under(tmp: Path) -> list[int]:
     return found
 
 
+def _fork_servers_of(pid: int) -> list[int]:
+    """The fork server(s) a grader process started (its children running forkserver.py)."""
+    found = []
+    for child in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            with open(f"/proc/{child}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == pid and b"grader/forkserver.py" in cmd:
+            found.append(int(child))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
 @pytest.mark.parametrize(
     "code, task", [(HANG_SOFTMAX, "softmax"), (ENDLESS_RELU, "relu"), (IGNORES_SIGTERM, "relu")]
 )
@@ -120,12 +148,15 @@ def test_no_worker_outlives_the_grader(how, tmp_path, cache):
         time.sleep(0.2)
     assert _workers_under(tmp_path), "the worker never started"
     time.sleep(3)  # well inside grading: the worker is busy in the endless loop
+    servers = _fork_servers_of(proc.pid)
+    assert servers, "the worker was not forked by a fork server"
     proc.send_signal(how)
     out, _ = proc.communicate(timeout=30)
     deadline = time.monotonic() + 5
-    while _workers_under(tmp_path) and time.monotonic() < deadline:
+    while (_workers_under(tmp_path) or _alive(servers)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _workers_under(tmp_path) == []
+    assert _alive(servers) == [], "the grader's fork server outlived it"
     if how == signal.SIGTERM:  # the results found so far, marked incomplete
         assert "INCOMPLETE" in out and "score" in out
         assert proc.returncode == 1
@@ -188,3 +219,54 @@ def test_newcomer_targets_and_options(tmp_path, cache):
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and len(err.strip().splitlines()) == 1
         assert "jax[cuda12]" in err and "Traceback" not in err
+
+
+INSPECTS_ITSELF = """
+import os
+
+def _facts():
+    fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    return {"fds": len(fds) - 1,  # less the one listdir holds open
+            "own_session": os.getsid(0) == os.getpid(),
+            "uid_dropped": os.getuid() != 0 or os.geteuid() != 0,
+            "env": sorted(os.environ)}
+
+print("FACTS", _facts())
+
+def relu(x):
+    return _original_relu(x)
+"""
+
+
+def _facts_seen(server: str, tmp_path, cache) -> tuple[dict, str]:
+    folder = make_submission(tmp_path / server, "q10", [INSPECTS_ITSELF])
+    env = {**os.environ, "DLCORE_GRADER_FORKSERVER": server}
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", str(folder), "--task", "relu", "--format", "json",
+         "--cache-dir", cache, "--instructor", "--salt", "s"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    doc = json.loads(proc.stdout)
+    assert doc["score"] == doc["max_score"] > 0, proc.stdout[-2000:]
+    facts = eval(doc["output"].split("FACTS ", 1)[1].splitlines()[0])  # noqa: S307 - ours
+    return facts, doc["confinement"][0]
+
+
+def test_a_forked_worker_is_as_bare_as_a_spawned_one(tmp_path, cache):
+    """What learner code sees of its process, whether the worker was forked by the fork
+    server (the default) or spawned (DLCORE_GRADER_FORKSERVER=0): the same, and bare: only
+    its stdio and its two pipes open (never the server's control socket), a session of its
+    own, the worker's environment only, the same confinement."""
+    _facts_seen("1", tmp_path, cache)  # the caches' folders exist from now on (and are hidden)
+    forked, confined = _facts_seen("1", tmp_path, cache)
+    spawned, confined_spawned = _facts_seen("0", tmp_path, cache)
+    assert forked == spawned
+    assert confined == confined_spawned
+    assert forked["fds"] == 5, forked  # stdin, stdout, stderr, command pipe, result pipe
+    assert forked["own_session"]
+    if os.geteuid() == 0:
+        assert forked["uid_dropped"] and "uid=own" in confined, confined
+    worker_env = {"HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
+                  "TMPDIR", "JAX_PLATFORMS", "XLA_FLAGS", "TF_CPP_MIN_LOG_LEVEL"}
+    assert worker_env <= set(forked["env"]), forked["env"]
+    # and what JAX adds to os.environ itself when imported
+    assert set(forked["env"]) - worker_env <= {"TPU_SKIP_MDS_QUERY"}, forked["env"]

@@ -376,7 +376,9 @@ def _workers_under(tmp: Path) -> list[int]:
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if b"grader/worker.py" in cmd and cwd.startswith(str(tmp)):
+        # spawned (grader/worker.py) or forked by the fork server (its command line)
+        worker = b"grader/worker.py" in cmd or b"grader/forkserver.py" in cmd
+        if worker and cwd.startswith(str(tmp)):
             found.append(int(pid))
     return found
 

@@ -554,7 +554,10 @@ def relu(x):
         "monkeypatching the grader's own modules",
         ("tamper",),
         "import gc\nimport sys\nimport types\n"
-        "_main = sys.modules['__main__']\n"
+        # the worker's module: __main__ when spawned, grader.worker (gone from sys.modules
+        # but alive) when forked by the fork server; gc finds it either way
+        "_main = [m for m in gc.get_objects()\n"
+        "         if isinstance(m, types.ModuleType) and '_Grader' in vars(m)][0]\n"
         "_main._Grader.execute.to_wire = lambda out: ({'d': []}, {})\n"
         "for _m in gc.get_objects():\n"
         "    if isinstance(_m, types.ModuleType) and _m.__name__.startswith('grader'):\n"
