@@ -39,15 +39,30 @@ def configure(*, platform: str | None = None, cache_dir: str | None = None,
         except RuntimeError:
             pass  # the backend is already up: the caller checks the device count
     if cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        # XLA's own caches would put the (per-grading, random) cache path into the compile
-        # options, and so into every cache key: no entry would ever be found again
-        jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
+        use_compilation_cache(jax, str(cache_dir))
     if jax.default_backend() != "cpu":
         jax.config.update("jax_default_matmul_precision", "highest")
     return jax
+
+
+def use_compilation_cache(jax, path: str) -> None:
+    """JAX's persistent compilation cache in ``path``, for every program however small.
+
+    JAX reads the folder once, at the first compile of the process; a process that switches
+    folders (a test suite grading in-process, each test with its own cache) gets the new one
+    used by resetting JAX's cache state, instead of silently keeping the first."""
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # XLA's own caches would put the (per-grading, random) cache path into the compile
+    # options, and so into every cache key: no entry would ever be found again
+    jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
+    if jax.config.jax_compilation_cache_dir != path:
+        jax.config.update("jax_compilation_cache_dir", path)
+        try:
+            from jax._src import compilation_cache
+        except ImportError:  # a JAX without it: the first folder of the process stays
+            return
+        compilation_cache.reset_cache()
 
 
 def check_platform(platform: str | None) -> str | None:
