@@ -1,8 +1,9 @@
 """The untrusted side: runs a learner's functions and sends back raw arrays.
 
-Started by the parent as ``python -I grader/worker.py`` in its own session. It reads one
-JSON line from stdin (the per-run nonce, the pipe fds, limits, files), closes stdin, sets
-resource limits, imports JAX and the exercise spec, takes its own references to
+Forked by the grader's fork server (``grader.forkserver``, which calls ``run``), or where
+there is none started as ``python -I grader/worker.py``; in its own session either way. It
+reads one JSON line (the per-run nonce, the pipe fds, limits, files), sets resource
+limits, imports JAX and the exercise spec, takes its own references to
 ``jax.jit``/``jax.grad``/``jax.vmap`` and the JAX config, refuses imports of dlcore,
 solutions and grader, and only then loads the learner's files by path. The parent judges;
 this process only reports what the learner's code returned or raised.
