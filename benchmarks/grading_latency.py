@@ -7,6 +7,9 @@ a fresh process three ways, with a fresh cache folder each repeat:
 - edit: the learner changed one task's file and grades again (references and the other
   programs cached; the edited code is not) -- the learner's loop;
 - warm: the same files again.
+The learner's fork-server daemon is started by the cold grading and serves the other two,
+as on a learner's machine; ``--spawned`` also times edit and warm with a fresh
+``python -I`` worker per grading (no fork server, no daemon), the baseline it replaces.
 Then the course (``python -m grader solutions/``, every exercise in one command, warm
 references) and a class: N different submissions of q10 (each with a distinct harmless
 edit) graded with ``--jobs 2`` and ``--instructor``. With ``--class-mutants`` each student
@@ -18,12 +21,14 @@ Targets (issue 13): edit <= 2 s and <= 2x the floor for exercises without a trai
 cold <= 6 s, a class of 30 q10 submissions <= 45 s on 2 cores.
 
     python benchmarks/grading_latency.py [q05 q10 ...] [--repeat 3] [--class-size 30]
+        [--spawned] [--no-course]
     python benchmarks/grading_latency.py --class-only --class-mutants --jobs 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -49,8 +54,10 @@ def floor(repeat: int) -> float:
     return statistics.median(_timed([sys.executable, "-c", FLOOR])[0] for _ in range(repeat))
 
 
-def _grade(target: str, cache: str, *extra: str, failing: bool = False) -> float:
-    seconds, proc = _timed([sys.executable, "-m", "grader", target, "--cache-dir", cache, *extra])
+def _grade(target: str, cache: str, *extra: str, failing: bool = False,
+           env: dict | None = None) -> float:
+    seconds, proc = _timed([sys.executable, "-m", "grader", target, "--cache-dir", cache, *extra],
+                           env=env)
     if proc.returncode != (1 if failing else 0):
         raise SystemExit(f"{target}: did not pass:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
     return seconds
@@ -73,23 +80,49 @@ def _edit(folder: Path, n: int = 1) -> None:
     path.write_text(text[:doc_end] + f"\n    _edit = {n}  # a learner's edit\n" + text[doc_end:])
 
 
-def exercise_times(ex: str, repeat: int) -> dict[str, float]:
+SPAWNED = {"DLCORE_GRADER_FORKSERVER": "0", "DLCORE_GRADER_DAEMON": "0"}
+
+
+def exercise_times(ex: str, repeat: int, spawned: bool = False) -> dict[str, float]:
+    """Median seconds of the three gradings. The learner's fork-server daemon (keyed by the
+    cache folder, so a fresh one per repeat) is started by the cold grading and serves the
+    edit and warm ones, as on a learner's machine; ``spawned`` also times edit and warm
+    with a fresh ``python -I`` worker each (no fork server): the baseline it replaces."""
+    from grader.sandbox import daemon_name, stop_daemon
+
+    env = {k: v for k, v in os.environ.items() if k not in SPAWNED}
     out: dict[str, list[float]] = {"cold": [], "edit": [], "warm": []}
+    if spawned:
+        out.update({"edit-spawned": [], "warm-spawned": []})
     for r in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "work" / ex
             shutil.copytree(ROOT / "solutions" / ex, folder)
             cache = str(Path(tmp) / "cache")
-            out["cold"].append(_grade(str(folder), cache))
-            _edit(folder, r + 1)
-            out["edit"].append(_grade(str(folder), cache))
-            out["warm"].append(_grade(str(folder), cache))
+            try:
+                out["cold"].append(_grade(str(folder), cache, env=env))
+                if spawned:
+                    _edit(folder, 100 + r)
+                    out["edit-spawned"].append(_grade(str(folder), cache,
+                                                      env={**env, **SPAWNED}))
+                    out["warm-spawned"].append(_grade(str(folder), cache,
+                                                      env={**env, **SPAWNED}))
+                _edit(folder, r + 1)
+                out["edit"].append(_grade(str(folder), cache, env=env))
+                out["warm"].append(_grade(str(folder), cache, env=env))
+            finally:
+                stop_daemon(daemon_name(cache))
     return {k: statistics.median(v) for k, v in out.items()}
 
 
 def course_time(cache: str) -> float:
-    _grade("solutions", cache)  # references and programs of every exercise in the cache
-    return _grade("solutions", cache)
+    from grader.sandbox import daemon_name, stop_daemon
+
+    try:
+        _grade("solutions", cache)  # references and programs of every exercise in the cache
+        return _grade("solutions", cache)
+    finally:
+        stop_daemon(daemon_name(cache))
 
 
 def _mutants() -> list:
@@ -138,19 +171,27 @@ def main() -> None:
     p.add_argument("--class-mutants", action="store_true",
                    help="each student of the class has a different mutant of q10")
     p.add_argument("--class-only", action="store_true", help="time only the class")
+    p.add_argument("--spawned", action="store_true",
+                   help="also time edit and warm with spawned workers (no fork server)")
+    p.add_argument("--no-course", action="store_true", help="skip the course and the class")
     args = p.parse_args()
     if args.class_only:
         return _classes(args)
     names = args.exercises or available_exercises()
     base = floor(args.repeat)
     print(f"floor (python + import jax + one jit): {base:.2f} s\n")
+    extra = f" {'edit/spawned':>13} {'warm/spawned':>13}" if args.spawned else ""
     print(f"{'exercise':<9} {'cold':>7} {'edit':>7} {'warm':>7} {'cold/fl':>8} {'edit/fl':>8} "
-          f"{'warm/fl':>8}")
+          f"{'warm/fl':>8}{extra}")
     for ex in names:
-        t = exercise_times(ex, args.repeat)
-        print(f"{ex:<9} {t['cold']:>6.1f}s {t['edit']:>6.1f}s {t['warm']:>6.1f}s "
-              f"{t['cold'] / base:>7.1f}x {t['edit'] / base:>7.1f}x {t['warm'] / base:>7.1f}x",
-              flush=True)
+        t = exercise_times(ex, args.repeat, args.spawned)
+        more = (f" {t['edit-spawned']:>12.2f}s {t['warm-spawned']:>12.2f}s" if args.spawned
+                else "")
+        print(f"{ex:<9} {t['cold']:>6.2f}s {t['edit']:>6.2f}s {t['warm']:>6.2f}s "
+              f"{t['cold'] / base:>7.1f}x {t['edit'] / base:>7.1f}x {t['warm'] / base:>7.1f}x"
+              f"{more}", flush=True)
+    if args.no_course:
+        return
     with tempfile.TemporaryDirectory() as cache:
         course = course_time(cache)
     n = len(available_exercises())

@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(instructor=args.instructor, salt=args.salt, seed=args.seed,
                    platform=_platform(args), cache_dir=args.cache_dir,
                    use_cache=not args.no_cache, import_timeout=args.import_timeout,
-                   check_timeout=args.check_timeout, progress=_progress(targets, args))
+                   check_timeout=args.check_timeout, progress=_progress(targets, args),
+                   daemon=True)
     try:
         if args.watch:
             return _watch(targets, args, opts)

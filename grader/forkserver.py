@@ -15,11 +15,20 @@ What a forked worker keeps of the spawned one:
   closes its control connection or dies; the server is a subreaper, so what the worker
   left running comes back to the server and is killed when the worker ends.
 
-Protocol (the grader is the only client: the control socket is a socketpair the grader
-made and handed to this process at start, never a named socket). A request is the message
-``fork`` with five descriptors attached: a per-worker connection, a pipe the worker reads
-its configuration from (one JSON line: ``env``, ``home``, ``cfg``), the worker's command
-pipe, its result pipe and its output pipe. The server answers on the per-worker connection with
+Two lives. Private: a grader process starts one for itself (a socketpair is its control
+channel) and it leaves with that grader; instructor-mode gradings only ever use these.
+Daemon: started the same way by a self-check grading, it also listens on an abstract Unix
+socket named after the user, the code, the JAX environment and the cache folder, so the
+learner's next grading (a new process) forks its worker from it, and it leaves after a
+while without work. It admits only processes of its own user that do not descend from
+itself (so no worker, and nothing a worker left, can order workers), and a grader uses a
+daemon only when that daemon runs as its own user.
+
+Protocol (each client's control channel is a socketpair or an accepted connection). A
+request is the message ``fork`` with five descriptors attached: a per-worker connection, a
+pipe the worker reads its configuration from (one JSON line: ``env``, ``home``, ``cfg``),
+the worker's command pipe, its result pipe and its output pipe; ``stop`` asks a daemon to
+take no more clients. The server answers on the per-worker connection with
 ``{"pid": N}``, and later ``{"exit": code, "swept": n}`` once the worker is gone (code as
 ``subprocess`` gives it: negative for a signal). A ``K`` byte on that connection kills the
 worker; end of file on it (the grader closed it, or died) does too.
@@ -69,7 +78,11 @@ class _Child:
         self.status: int | None = None
 
 
-def serve(ctl: socket.socket) -> None:
+def serve(first: socket.socket, listener: socket.socket | None = None,
+          idle: float = 0.0) -> None:
+    """Serves ``first`` (the grader that started this process) and, as a daemon (with a
+    ``listener``), the graders that connect later, until ``idle`` seconds pass with no
+    client and no worker. Without a listener it leaves when ``first`` does."""
     from grader import confine
 
     # what a worker detaches comes back here, to be killed. (No PR_SET_PDEATHSIG: it fires
@@ -81,31 +94,92 @@ def serve(ctl: socket.socket) -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children: dict[int, _Child] = {}
+    clients = [first]
+    quiet_since = time.monotonic()
     try:
         while True:
-            watched = [ctl, wake_r] + [c.conn for c in children.values()]
-            ready, _, _ = select.select(watched, [], [], 1.0)
-            if ctl in ready and not _request(ctl, children):
-                return  # the grader is gone or done
+            watched = [wake_r, *clients] + [c.conn for c in children.values()]
+            ready, _, _ = select.select(watched + ([listener] if listener else []), [], [],
+                                        1.0)
+            if listener is not None and listener in ready:
+                conn = _admit(listener)
+                if conn is not None:
+                    clients.append(conn)
+            for ctl in [c for c in clients if c in ready]:
+                answer = _request(ctl, children)
+                if answer == "stop" and listener is not None:
+                    listener.close()
+                    listener = None
+                if not answer:
+                    clients.remove(ctl)
+                    ctl.close()
             if wake_r in ready:
                 os.read(wake_r, 4096)
             for child in list(children.values()):
                 if child.conn in ready:
                     _control(child)
             _reap(children)
+            if clients or children:
+                quiet_since = time.monotonic()
+            elif listener is None or time.monotonic() - quiet_since > idle:
+                return
     finally:
         for child in children.values():
             _kill(child)
         _reap(children, block=True)
 
 
-def _request(ctl: socket.socket, children: dict) -> bool:
+def _admit(listener: socket.socket) -> socket.socket | None:
+    """A grader connecting to the daemon: only one of this user's own processes, and never
+    one that descends from this server (a worker, or what a worker left behind, which this
+    subreaper inherited): learner code must not order workers of its own making."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return None
+    pid, uid, _ = _peer(conn)
+    if uid != os.getuid() or _descends_from(pid, os.getpid()):
+        conn.close()
+        return None
+    _send(conn, {"ready": True})
+    return conn
+
+
+def _peer(conn: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket."""
+    import struct
+
+    size = struct.calcsize("3i")
+    return struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, size))
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    for _ in range(256):
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return True  # cannot tell: refuse
+    return True
+
+
+def _request(ctl: socket.socket, children: dict):
+    """One message from a client: ``fork`` (with five descriptors) forks a worker, ``stop``
+    asks a daemon to stop taking clients; false when the client is gone."""
     try:
         data, fds, _, _ = socket.recv_fds(ctl, 64, 5)
     except OSError:
         return False
     if not data:
         return False
+    if data == b"stop":
+        for fd in fds:
+            os.close(fd)
+        return "stop"
     if data != b"fork" or len(fds) != 5:
         for fd in fds:
             os.close(fd)
@@ -235,11 +309,16 @@ def _become_worker(cfg_r: int, cmd_r: int, res_w: int, out_w: int) -> None:
 
 
 def main() -> None:
+    """``forkserver.py CTL_FD ROOT [NAME IDLE]``: with NAME, a daemon that also listens on
+    the abstract Unix socket NAME and leaves after IDLE seconds without work."""
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         sys.path.pop(0)
     sys.path.insert(0, sys.argv[2])
     ctl = socket.socket(fileno=int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    listener, idle = None, 0.0
+    if len(sys.argv) > 4:
+        listener, idle = _listen(sys.argv[3]), float(sys.argv[4])
     before = dict(os.environ)
     try:
         _preload()
@@ -248,7 +327,20 @@ def main() -> None:
         _send(ctl, {"error": f"{type(e).__name__}: {e}"})
         return
     _send(ctl, {"ready": True})
-    serve(ctl)
+    serve(ctl, listener, idle)
+
+
+def _listen(name: str) -> socket.socket | None:
+    """The daemon's socket, or None when another daemon holds the name already (this one
+    then serves only the grader that started it)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.bind("\0" + name)
+        sock.listen(16)
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 # variables the imports added to the environment (JAX sets some when imported): a spawned

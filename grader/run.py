@@ -45,6 +45,9 @@ class Options:
     salt: str | None = None
     confine: bool = True  # OS limits and, as root, an unprivileged user for the worker
     check_timeout: float | None = None  # a fixed deadline per check, instead of the default
+    # self-check workers come from the learner's fork-server daemon, which outlives this
+    # process (grader.sandbox): the command line's choice; never in instructor mode
+    daemon: bool = False
     # called as (exercise, checks decided, checks in all) while results come in
     progress: Callable[[str, int, int], None] | None = None
 
@@ -329,7 +332,15 @@ class _Session:
         self.worker = Worker(self.spec.module or self.spec.id, self.files,
                              platform=self.opts.platform,
                              cache_dir=self.wcache.path if self.wcache else None,
-                             confine=plan, devices=self.spec.devices, data=self.data)
+                             confine=plan, devices=self.spec.devices, data=self.data,
+                             daemon=self._daemon())
+
+    def _daemon(self) -> str | None:
+        if not self.opts.daemon or self.opts.instructor:
+            return None
+        from grader.sandbox import daemon_name
+
+        return daemon_name(str(references.cache_root(self.opts)))
 
     def wait_ready(self):
         try:

@@ -138,28 +138,54 @@ class _Served:
 
 
 class _Server:
-    """The grader's fork server (``grader/forkserver.py``), one per grader process. It is
-    not waited for: requests queue on its socket while it imports JAX, and the parent goes
-    on (computing references, say) meanwhile, as it did while a spawned worker started."""
+    """A fork server (``grader/forkserver.py``). It is not waited for: requests queue on its
+    socket while it imports JAX, and the parent goes on (computing references, say)
+    meanwhile, as it did while a spawned worker started.
 
-    def __init__(self):
+    Private (``daemon=None``): one per grader process, gone with it; what instructor-mode
+    gradings use. A daemon (``daemon=(name, idle)``): the learner's own, shared by their
+    self-check gradings one after another, so an edit-and-grade loop pays JAX's import
+    once; it leaves after ``idle`` seconds without work."""
+
+    def __init__(self, daemon: tuple[str, float] | None = None):
         self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                **jaxconfig.environment(1, None)}
-        if os.environ.get("TMPDIR"):
+        if os.environ.get("TMPDIR") and daemon is None:
             # unused by the server (each worker gets its own); it shows in what
             # /proc/PID/environ says of every process forked from it, as a spawned worker's
             # TMPDIR does: what an operator (or a test) traces a leftover process back by
             env["TMPDIR"] = os.environ["TMPDIR"]
+        extra = [daemon[0], str(daemon[1])] if daemon else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", FORKSERVER, str(theirs.fileno()), ROOT],
+            [sys.executable, "-I", FORKSERVER, str(theirs.fileno()), ROOT, *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(theirs.fileno(),), env=env, cwd="/", start_new_session=True)
         _RUNNING.add(self.proc.pid)  # never taken for a worker's leftover by a sweep
         theirs.close()
         self.lock = threading.Lock()
         self.dead = False
+        self.daemon = daemon is not None
+
+    @classmethod
+    def connect(cls, name: str) -> _Server | None:
+        """The daemon listening on ``name``, if one of this user's own is."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.connect("\0" + name)
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+        except OSError:
+            sock.close()
+            return None
+        if struct.unpack("3i", creds)[1] != os.getuid():  # someone else's: never use it
+            sock.close()
+            return None
+        server = cls.__new__(cls)
+        server.ctl, server.proc, server.lock = sock, None, threading.Lock()
+        server.dead, server.daemon = False, True
+        return server
 
     def fork(self, req: dict, fds: tuple[int, int]) -> _Served | None:
         """A new worker for ``req`` (its env, home and configuration), or None when the
@@ -186,12 +212,14 @@ class _Server:
         return _Served(mine, out_r)
 
     def close(self) -> None:
-        self.ctl.close()  # the server kills its workers and leaves
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        _RUNNING.discard(self.proc.pid)
+        self.ctl.close()  # a private server kills its workers and leaves; a daemon stays
+        if self.proc is not None and not self.daemon:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.proc is not None:
+            _RUNNING.discard(self.proc.pid)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -202,31 +230,74 @@ def _write_all(fd: int, data: bytes) -> None:
         pass
 
 
-_SERVER: list = []  # the fork server once started; [None] where it cannot run
+_SERVERS: dict = {}  # "private" or a daemon's name -> _Server, or None where none runs
 _SERVER_LOCK = threading.Lock()
+# seconds a learner's daemon waits for the next grading before it leaves
+DAEMON_IDLE = float(os.environ.get("DLCORE_GRADER_DAEMON_IDLE") or 900.0)
 
 
-def _server() -> _Server | None:
-    """The fork server, started on first use; None where there is none (not Linux, or
-    ``DLCORE_GRADER_FORKSERVER=0``) or it failed to start (workers are spawned then)."""
+def daemon_name(cache_root: str) -> str:
+    """The daemon of this user, this grader and dlcore code, this Python and JAX, this JAX
+    environment and this cache folder: a change to any of them starts a fresh one."""
+    import hashlib
+
+    from grader import references
+
+    key = json.dumps([os.getuid(), sys.executable, references.source_hash("q10"),
+                      references._jax_version(), jaxconfig.environment(1, None),
+                      os.path.abspath(cache_root)])
+    return "dlcore-grader-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _server(daemon: str | None = None) -> _Server | None:
+    """A fork server, started on first use: a private one, or with ``daemon`` (a name from
+    :func:`daemon_name`) the learner's daemon, joined if it runs and started if not. None
+    where there is none (not Linux, ``DLCORE_GRADER_FORKSERVER=0``, or it failed to start):
+    workers are spawned then."""
+    usable = (sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+              and os.environ.get("DLCORE_GRADER_FORKSERVER", "1") != "0")
+    if daemon is not None and os.environ.get("DLCORE_GRADER_DAEMON", "1") == "0":
+        daemon = None
+    slot = daemon or "private"
     with _SERVER_LOCK:
-        if not _SERVER:
-            usable = (sys.platform.startswith("linux") and hasattr(socket, "send_fds")
-                      and os.environ.get("DLCORE_GRADER_FORKSERVER", "1") != "0")
+        server = _SERVERS.get(slot)
+        if slot not in _SERVERS or (server is not None and server.dead):
             try:
-                _SERVER.append(_Server() if usable else None)
+                if not usable:
+                    server = None
+                elif daemon is None:
+                    server = _Server()
+                else:
+                    server = _Server.connect(daemon) or _Server((daemon, DAEMON_IDLE))
             except OSError:
-                _SERVER.append(None)
-        server = _SERVER[0]
+                server = None
+            _SERVERS[slot] = server
         return None if server is None or server.dead else server
 
 
 def stop_server() -> None:
-    """Ends the fork server (it is also gone with this process)."""
+    """Ends this process's private fork server and its connections to daemons (a daemon
+    itself stays, for the learner's next grading)."""
     with _SERVER_LOCK:
-        if _SERVER and _SERVER[0] is not None:
-            _SERVER[0].close()
-        _SERVER.clear()
+        for server in _SERVERS.values():
+            if server is not None:
+                server.close()
+        _SERVERS.clear()
+
+
+def stop_daemon(name: str) -> bool:
+    """Asks the daemon ``name`` to take no more gradings (it leaves once its workers are
+    done); false when none of this user's runs under that name."""
+    server = _Server.connect(name)
+    if server is None:
+        return False
+    try:
+        server.ctl.send(b"stop")
+    except OSError:
+        return False
+    finally:
+        server.ctl.close()
+    return True
 
 
 class Worker:
@@ -246,6 +317,7 @@ class Worker:
         confine: dict | None = None,
         devices: int = 1,
         data: dict[str, bytes] | None = None,
+        daemon: str | None = None,
     ):
         self.nonce = secrets.token_hex(16)
         self._scratch = tempfile.TemporaryDirectory(
@@ -279,7 +351,7 @@ class Worker:
             "devices": devices,
             "data": {k: v.hex() for k, v in (data or {}).items()},
         }
-        server = _server()
+        server = _server(daemon)
         self.proc = None
         if server is not None:
             self.proc = server.fork({"env": env, "home": home, "cfg": cfg},

@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+# graders the suite starts use a fork server of their own, gone with them, not the
+# learner's daemon that outlives them (tests/test_grader_lifecycle.py tests that one)
+os.environ.setdefault("DLCORE_GRADER_DAEMON", "0")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -270,3 +270,78 @@ def test_a_forked_worker_is_as_bare_as_a_spawned_one(tmp_path, cache):
     assert worker_env <= set(forked["env"]), forked["env"]
     # and what JAX adds to os.environ itself when imported
     assert set(forked["env"]) - worker_env <= {"TPU_SKIP_MDS_QUERY"}, forked["env"]
+
+
+def _daemons(name: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if name.encode() in cmd and b"grader/forkserver.py" in cmd:
+            found.append(int(pid))
+    return _alive(found)
+
+
+def test_the_learners_daemon_serves_their_next_grading_and_no_one_else(tmp_path):
+    """Self-check gradings from the command line share the learner's fork-server daemon:
+    the second grading finds the one the first started. It refuses another user, and
+    leaves when asked or after its idle time."""
+    import socket
+
+    from grader import forkserver, sandbox
+
+    cache = str(tmp_path / "cache")
+    name = sandbox.daemon_name(cache)
+    env = {**os.environ, "DLCORE_GRADER_DAEMON": "1", "DLCORE_GRADER_DAEMON_IDLE": "600"}
+    args = [sys.executable, "-m", "grader", str(ROOT / "solutions" / "q10"), "--task", "relu",
+            "--cache-dir", cache]
+    try:
+        for _ in range(2):
+            proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=180)
+            assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+            daemons = _daemons(name)
+            assert len(daemons) == 1, daemons  # the first grading started it, the second used it
+            if _ == 0:
+                first = daemons
+        assert daemons == first
+
+        if os.geteuid() == 0:  # another user gets no worker from it: its connection is closed
+            child = os.fork()
+            if child == 0:
+                code = 1
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                    sock.connect("\0" + name)
+                    sock.settimeout(10)
+                    code = 0 if sock.recv(4096) == b"" else 3
+                finally:
+                    os._exit(code)
+            assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        # nor does a process that descends from the daemon (what its workers start)
+        assert forkserver._descends_from(os.getpid(), os.getppid())
+        assert not forkserver._descends_from(os.getppid(), os.getpid())
+
+        assert sandbox.stop_daemon(name)
+        deadline = time.monotonic() + 10
+        while _daemons(name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _daemons(name) == []
+        assert not sandbox.stop_daemon(name)  # gone
+
+        # a short idle time: it leaves by itself
+        env["DLCORE_GRADER_DAEMON_IDLE"] = "2"
+        subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=180, check=True)
+        assert _daemons(name)
+        deadline = time.monotonic() + 15
+        while _daemons(name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _daemons(name) == []
+    finally:
+        for pid in _daemons(name):
+            os.kill(pid, signal.SIGKILL)
