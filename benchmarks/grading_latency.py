@@ -88,7 +88,7 @@ def exercise_times(ex: str, repeat: int, spawned: bool = False) -> dict[str, flo
     cache folder, so a fresh one per repeat) is started by the cold grading and serves the
     edit and warm ones, as on a learner's machine; ``spawned`` also times edit and warm
     with a fresh ``python -I`` worker each (no fork server): the baseline it replaces."""
-    from grader.sandbox import daemon_name, stop_daemon
+    from grader.sandbox import daemon_name
 
     env = {k: v for k, v in os.environ.items() if k not in SPAWNED}
     out: dict[str, list[float]] = {"cold": [], "edit": [], "warm": []}
@@ -111,18 +111,26 @@ def exercise_times(ex: str, repeat: int, spawned: bool = False) -> dict[str, flo
                 out["edit"].append(_grade(str(folder), cache, env=env))
                 out["warm"].append(_grade(str(folder), cache, env=env))
             finally:
-                stop_daemon(daemon_name(cache))
+                _stop(daemon_name(cache))
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def _stop(name: str) -> None:
+    from grader.sandbox import stop_daemon
+
+    if not stop_daemon(name):
+        print(f"(the daemon {name} did not answer a stop: it leaves when idle)",
+              file=sys.stderr)
+
+
 def course_time(cache: str) -> float:
-    from grader.sandbox import daemon_name, stop_daemon
+    from grader.sandbox import daemon_name
 
     try:
         _grade("solutions", cache)  # references and programs of every exercise in the cache
         return _grade("solutions", cache)
     finally:
-        stop_daemon(daemon_name(cache))
+        _stop(daemon_name(cache))
 
 
 def _mutants() -> list:

@@ -179,6 +179,7 @@ def _request(ctl: socket.socket, children: dict):
     if data == b"stop":
         for fd in fds:
             os.close(fd)
+        _send(ctl, {"stopping": True})
         return "stop"
     if data != b"fork" or len(fds) != 5:
         for fd in fds:

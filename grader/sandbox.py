@@ -293,11 +293,18 @@ def stop_daemon(name: str) -> bool:
         return False
     try:
         server.ctl.send(b"stop")
+        seen, end = b"", time.monotonic() + 10
+        while b"stopping" not in seen:  # it answers once it took the request
+            ready, _, _ = select.select([server.ctl], [], [], max(end - time.monotonic(), 0))
+            chunk = server.ctl.recv(4096) if ready else b""
+            if not chunk:
+                return False
+            seen += chunk
+        return True
     except OSError:
         return False
     finally:
         server.ctl.close()
-    return True
 
 
 class Worker:
