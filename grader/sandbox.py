@@ -275,16 +275,6 @@ def _server(daemon: str | None = None) -> _Server | None:
         return None if server is None or server.dead else server
 
 
-def stop_server() -> None:
-    """Ends this process's private fork server and its connections to daemons (a daemon
-    itself stays, for the learner's next grading)."""
-    with _SERVER_LOCK:
-        for server in _SERVERS.values():
-            if server is not None:
-                server.close()
-        _SERVERS.clear()
-
-
 def stop_daemon(name: str) -> bool:
     """Asks the daemon ``name`` to take no more gradings (it leaves once its workers are
     done); false when none of this user's runs under that name."""
