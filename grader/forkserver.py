@@ -134,10 +134,11 @@ def _admit(listener: socket.socket) -> socket.socket | None:
     one that descends from this server (a worker, or what a worker left behind, which this
     subreaper inherited): learner code must not order workers of its own making."""
     try:
-        conn, _ = listener.accept()
+        conn, _ = listener.accept()  # non-blocking: a caller gone meanwhile costs nothing
+        conn.setblocking(True)
+        pid, uid, _ = _peer(conn)
     except OSError:
         return None
-    pid, uid, _ = _peer(conn)
     if uid != os.getuid() or _descends_from(pid, os.getpid()):
         conn.close()
         return None
@@ -338,6 +339,7 @@ def _listen(name: str) -> socket.socket | None:
     try:
         sock.bind("\0" + name)
         sock.listen(16)
+        sock.setblocking(False)
     except OSError:
         sock.close()
         return None

@@ -356,10 +356,10 @@ def test_the_learners_daemon_serves_their_next_grading_and_no_one_else(tmp_path)
         assert not sandbox.stop_daemon(name)  # gone
 
         # a short idle time: it leaves by itself
-        env["DLCORE_GRADER_DAEMON_IDLE"] = "2"
+        env["DLCORE_GRADER_DAEMON_IDLE"] = "5"
         subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=180, check=True)
         assert _daemons(name)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while _daemons(name) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _daemons(name) == []
