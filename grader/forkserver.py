@@ -44,6 +44,10 @@ import socket
 import sys
 import time
 
+# variables the imports added to the environment (JAX sets some when imported): a spawned
+# worker has them once it imported JAX, so a forked one gets them back after its own env
+_IMPORTS_SET: dict[str, str] = {}
+
 
 def _preload() -> None:
     """What every worker imports before it reads the learner's files: imported once, here.
@@ -344,11 +348,6 @@ def _listen(name: str) -> socket.socket | None:
         sock.close()
         return None
     return sock
-
-
-# variables the imports added to the environment (JAX sets some when imported): a spawned
-# worker has them once it imported JAX, so a forked one gets them back after its own env
-_IMPORTS_SET: dict[str, str] = {}
 
 
 if __name__ == "__main__":

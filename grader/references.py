@@ -146,9 +146,10 @@ class References:
 _SOURCE_HASHES: dict[str, str] = {}
 
 
-def source_hash(exercise: str) -> str:
+def source_hash(exercise: str | None) -> str:
     """dlcore (code and fixtures), the shared grader modules and this exercise's spec (not
-    the other specs); ``exercise`` is an id or a spec module's dotted path."""
+    the other specs); ``exercise`` is an id or a spec module's dotted path, or None for
+    dlcore and the grader modules alone (what a fork server has loaded)."""
     if exercise not in _SOURCE_HASHES:
         import importlib.util
 
@@ -156,11 +157,13 @@ def source_hash(exercise: str) -> str:
         paths = sorted(p for p in (ROOT / "dlcore").rglob("*")
                        if p.is_file() and "__pycache__" not in p.parts)
         paths += sorted((ROOT / "grader").glob("*.py"))
-        name = exercise if "." in exercise else f"grader.specs.{exercise}"
-        try:
-            origin = importlib.util.find_spec(name).origin
-        except (ImportError, AttributeError, ValueError):
-            origin = None
+        origin = None
+        if exercise is not None:
+            name = exercise if "." in exercise else f"grader.specs.{exercise}"
+            try:
+                origin = importlib.util.find_spec(name).origin
+            except (ImportError, AttributeError, ValueError):
+                pass
         if origin:
             paths.append(Path(origin))
         for path in paths:

@@ -243,7 +243,7 @@ def daemon_name(cache_root: str) -> str:
 
     from grader import references
 
-    key = json.dumps([os.getuid(), sys.executable, references.source_hash("q10"),
+    key = json.dumps([os.getuid(), sys.executable, references.source_hash(None),
                       references._jax_version(), jaxconfig.environment(1, None),
                       os.path.abspath(cache_root)])
     return "dlcore-grader-" + hashlib.sha256(key.encode()).hexdigest()[:24]
