@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.grading import ROOT, make_submission
+from tests.grading import ROOT, live_processes, make_submission
 
 pytestmark = pytest.mark.worker
 
@@ -74,47 +74,17 @@ def _grader(*args, tmp=None, cwd=ROOT, **kw):
 
 def _workers_under(tmp: Path) -> list[int]:
     """Live processes whose working folder is under ``tmp`` (the worker and its children)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if cwd.startswith(str(tmp)) and state != "Z":
-            found.append(int(pid))
-    return found
+    return [p.pid for p in live_processes() if p.cwd.startswith(str(tmp))]
 
 
 def _fork_servers_of(pid: int) -> list[int]:
     """The fork server(s) a grader process started (its children running forkserver.py)."""
-    found = []
-    for child in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as fh:
-                cmd = fh.read()
-            with open(f"/proc/{child}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):
-            continue
-        if ppid == pid and b"grader/forkserver.py" in cmd:
-            found.append(int(child))
-    return found
+    return [p.pid for p in live_processes()
+            if p.ppid == pid and b"grader/forkserver.py" in p.cmdline]
 
 
 def _alive(pids: list[int]) -> list[int]:
-    out = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    out.append(pid)
-        except OSError:
-            pass
-    return out
+    return [p.pid for p in live_processes() if p.pid in pids]
 
 
 @pytest.mark.parametrize(
@@ -273,16 +243,8 @@ def test_a_forked_worker_is_as_bare_as_a_spawned_one(tmp_path, cache):
 
 
 def _daemons(name: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if name.encode() in cmd and b"grader/forkserver.py" in cmd:
-            found.append(int(pid))
-    return _alive(found)
+    return [p.pid for p in live_processes()
+            if name.encode() in p.cmdline and b"grader/forkserver.py" in p.cmdline]
 
 
 REACHES_FOR_THE_DAEMON = """

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from grader.spec import available_exercises, load_spec
-from tests.grading import ROOT, splice
+from tests.grading import ROOT, live_processes, splice
 
 HINTS = """# q10 hints
 
@@ -367,20 +367,10 @@ def cache(tmp_path_factory):
 
 
 def _workers_under(tmp: Path) -> list[int]:
-    """Live grader workers whose scratch folder (their working folder) is under ``tmp``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        # spawned (grader/worker.py) or forked by the fork server (its command line)
-        worker = b"grader/worker.py" in cmd or b"grader/forkserver.py" in cmd
-        if worker and cwd.startswith(str(tmp)):
-            found.append(int(pid))
-    return found
+    """Live grader workers whose scratch folder (their working folder) is under ``tmp``:
+    spawned (grader/worker.py) or forked by the fork server (its command line)."""
+    return [p.pid for p in live_processes() if p.cwd.startswith(str(tmp))
+            and (b"grader/worker.py" in p.cmdline or b"grader/forkserver.py" in p.cmdline)]
 
 
 @pytest.mark.worker
